@@ -1,0 +1,33 @@
+namespace Scalpel.Adapters;
+
+/// <summary>
+/// LoRA settings, named as in PEFT's LoraConfig. The adapted linear computes y = W·x + scaling · B·A·dropout(x)
+/// with A [rank, in] Kaiming-uniform and B [out, rank] zero at init, so training starts from the base model.
+/// </summary>
+public sealed record LoraConfig
+{
+    /// <summary>The linear layers of a Llama-family block, in order.</summary>
+    public static IReadOnlyList<string> AllLinear { get; } = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+
+    public int Rank { get; init; } = 8;
+    public float Alpha { get; init; } = 16;
+    public float Dropout { get; init; }
+    /// <summary>rsLoRA: scale by alpha/√rank instead of alpha/rank.</summary>
+    public bool UseRsLora { get; init; }
+    /// <summary>Module names from <see cref="AllLinear"/>, or the single entry "all-linear".</summary>
+    public IReadOnlyList<string> TargetModules { get; init; } = ["q_proj", "k_proj", "v_proj", "o_proj"];
+
+    public float Scaling => UseRsLora ? Alpha / MathF.Sqrt(Rank) : Alpha / Rank;
+
+    public IReadOnlySet<string> ResolveTargets()
+    {
+        if (Rank <= 0) throw new ArgumentException($"LoRA rank must be positive, got {Rank}");
+        if (Dropout is < 0 or >= 1) throw new ArgumentException($"LoRA dropout must be in [0, 1), got {Dropout}");
+        if (TargetModules.Count == 1 && TargetModules[0] == "all-linear") return AllLinear.ToHashSet();
+        if (TargetModules.Count == 0) throw new ArgumentException("LoRA needs at least one target module");
+        foreach (string m in TargetModules)
+            if (!AllLinear.Contains(m))
+                throw new ArgumentException($"unknown LoRA target module '{m}'; known: {string.Join(", ", AllLinear)} or all-linear");
+        return TargetModules.ToHashSet();
+    }
+}

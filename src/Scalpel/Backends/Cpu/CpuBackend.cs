@@ -1,0 +1,283 @@
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using Scalpel.Backends.Cpu.Kernels;
+using Scalpel.Models;
+using Scalpel.Tensors;
+
+namespace Scalpel.Backends.Cpu;
+
+/// <summary>A tensor in 64-byte aligned native host memory.</summary>
+public sealed class CpuTensor : Tensor
+{
+    private readonly NativeBuffer _buffer;
+    private readonly long _byteOffset;
+    private readonly bool _ownsBuffer;
+
+    internal CpuTensor(DType dtype, int[] shape) : base(dtype, shape)
+    {
+        _buffer = new NativeBuffer(ByteLength);
+        _ownsBuffer = true;
+    }
+
+    private CpuTensor(CpuTensor parent, long byteOffset, int[] shape) : base(parent.DType, shape)
+    {
+        _buffer = parent._buffer;
+        _byteOffset = parent._byteOffset + byteOffset;
+        _ownsBuffer = false;
+    }
+
+    internal CpuTensor RowView(int start, int count)
+    {
+        if (start < 0 || count < 0 || start + count > Rows)
+            throw new ArgumentOutOfRangeException(nameof(start), $"rows [{start}, {start + count}) of {this}");
+        // A row view is always 2-D [count, Columns] (1-D tensors: [count]).
+        int[] shape = Shape.Length <= 1 ? [count] : [count, Columns];
+        return new CpuTensor(this, (long)start * Columns * DType.SizeOf(), shape);
+    }
+
+    internal CpuTensor Reshape(int[] shape)
+    {
+        var view = new CpuTensor(this, 0, (int[])shape.Clone());
+        if (view.Length != Length) throw new ArgumentException($"cannot reshape {this} to [{string.Join(", ", shape)}]");
+        return view;
+    }
+
+    public unsafe Span<float> F32 => DType == DType.F32
+        ? new Span<float>((byte*)_buffer.Pointer + _byteOffset, checked((int)Length))
+        : throw WrongType(DType.F32);
+
+    public unsafe Span<ushort> Bf16 => DType == DType.BF16
+        ? new Span<ushort>((byte*)_buffer.Pointer + _byteOffset, checked((int)Length))
+        : throw WrongType(DType.BF16);
+
+    private InvalidOperationException WrongType(DType wanted) => new($"tensor {this} is not {wanted}");
+
+    public override void Dispose()
+    {
+        if (_ownsBuffer) _buffer.Dispose();
+    }
+}
+
+/// <summary>
+/// The CPU backend: every operation maps onto a SIMD kernel in <see cref="Kernels"/>. Stateless apart from the
+/// tensors it hands out, so one instance can serve several models.
+/// </summary>
+public sealed class CpuBackend : IBackend
+{
+    public string Name => "cpu";
+
+    public Tensor Allocate(DType dtype, params int[] shape)
+    {
+        if (dtype is not (DType.F32 or DType.BF16))
+            throw new NotSupportedException($"the CPU backend keeps tensors in F32 or BF16, not {dtype}");
+        return new CpuTensor(dtype, (int[])shape.Clone());
+    }
+
+    private static CpuTensor Cpu(Tensor t) => t as CpuTensor ?? throw new ArgumentException($"tensor {t} does not belong to the CPU backend");
+    private static Span<float> F(Tensor t) => Cpu(t).F32;
+
+    private static void SameLength(Tensor a, Tensor b)
+    {
+        if (a.Length != b.Length) throw new ArgumentException($"length mismatch: {a} vs {b}");
+    }
+
+    public void Upload(Tensor destination, ReadOnlySpan<float> source)
+    {
+        var t = Cpu(destination);
+        if (source.Length != t.Length) throw new ArgumentException($"upload of {source.Length} values into {t}");
+        if (t.DType == DType.F32) source.CopyTo(t.F32);
+        else BFloat16Bits.Narrow(source, t.Bf16);
+    }
+
+    public void Upload(Tensor destination, ReadOnlySpan<ushort> sourceBf16)
+    {
+        var t = Cpu(destination);
+        if (sourceBf16.Length != t.Length) throw new ArgumentException($"upload of {sourceBf16.Length} values into {t}");
+        if (t.DType == DType.BF16) sourceBf16.CopyTo(t.Bf16);
+        else BFloat16Bits.Widen(sourceBf16, t.F32);
+    }
+
+    public void Download(Tensor source, Span<float> destination)
+    {
+        var t = Cpu(source);
+        if (destination.Length != t.Length) throw new ArgumentException($"download of {t} into {destination.Length} values");
+        if (t.DType == DType.F32) t.F32.CopyTo(destination);
+        else BFloat16Bits.Widen(t.Bf16, destination);
+    }
+
+    public Tensor RowView(Tensor tensor, int start, int count) => Cpu(tensor).RowView(start, count);
+
+    public Tensor Reshape(Tensor tensor, params int[] shape) => Cpu(tensor).Reshape(shape);
+
+    public void GatherRows(Tensor destination, Tensor source, ReadOnlySpan<int> rows)
+    {
+        int n = source.Columns;
+        if (destination.Columns != n || destination.Rows != rows.Length)
+            throw new ArgumentException($"gather of {rows.Length} rows of {source} into {destination}");
+        var src = F(source);
+        var dst = F(destination);
+        for (int i = 0; i < rows.Length; i++)
+        {
+            if ((uint)rows[i] >= (uint)source.Rows) throw new ArgumentOutOfRangeException(nameof(rows), $"row {rows[i]} of {source}");
+            src.Slice(rows[i] * n, n).CopyTo(dst.Slice(i * n, n));
+        }
+    }
+
+    public void Zero(Tensor tensor)
+    {
+        var t = Cpu(tensor);
+        if (t.DType == DType.F32) t.F32.Clear(); else t.Bf16.Clear();
+    }
+
+    public void Copy(Tensor destination, Tensor source)
+    {
+        SameLength(destination, source);
+        if (destination.DType != source.DType) throw new ArgumentException($"copy between {source} and {destination}");
+        if (source.DType == DType.F32) F(source).CopyTo(F(destination));
+        else Cpu(source).Bf16.CopyTo(Cpu(destination).Bf16);
+    }
+
+    public void AddScaled(Tensor destination, Tensor source, float alpha = 1f)
+    {
+        SameLength(destination, source);
+        var d = F(destination);
+        if (alpha == 1f) TensorPrimitives.Add(d, F(source), d);
+        else TensorPrimitives.MultiplyAdd(F(source), alpha, d, d);
+    }
+
+    public void Scale(Tensor tensor, float factor)
+    {
+        var d = F(tensor);
+        TensorPrimitives.Multiply(d, factor, d);
+    }
+
+    public double SumOfSquares(Tensor tensor)
+    {
+        // Chunked so the float partial sums stay short; the total is kept in double.
+        var d = F(tensor);
+        double total = 0;
+        for (int i = 0; i < d.Length; i += 4096)
+            total += TensorPrimitives.SumOfSquares(d.Slice(i, Math.Min(4096, d.Length - i)));
+        return total;
+    }
+
+    public void MatMul(Tensor c, Tensor a, bool transA, Tensor b, bool transB, float alpha = 1f, float beta = 0f)
+    {
+        int m = transA ? a.Columns : a.Rows, k = transA ? a.Rows : a.Columns;
+        int kb = transB ? b.Columns : b.Rows, n = transB ? b.Rows : b.Columns;
+        if (k != kb || c.Rows != m || c.Columns != n)
+            throw new ArgumentException($"matmul shapes: a {a}{(transA ? "ᵀ" : "")} · b {b}{(transB ? "ᵀ" : "")} → c {c}");
+        if (b.DType == DType.BF16)
+            Gemm.Multiply(transA, transB, m, n, k, alpha, F(a), a.Columns, Cpu(b).Bf16, b.Columns, beta, F(c), n);
+        else
+            Gemm.Multiply(transA, transB, m, n, k, alpha, F(a), a.Columns, F(b), b.Columns, beta, F(c), n);
+    }
+
+    public void AddBias(Tensor y, Tensor bias)
+    {
+        var yv = F(y);
+        var bv = F(bias);
+        int n = y.Columns;
+        if (bias.Length != n) throw new ArgumentException($"bias {bias} for rows of {n}");
+        for (int r = 0; r < y.Rows; r++)
+        {
+            var row = yv.Slice(r * n, n);
+            TensorPrimitives.Add(row, bv, row);
+        }
+    }
+
+    public void BiasBackward(Tensor dy, Tensor dBias)
+    {
+        var dyv = F(dy);
+        var db = F(dBias);
+        int n = dy.Columns;
+        for (int r = 0; r < dy.Rows; r++) TensorPrimitives.Add(db, dyv.Slice(r * n, n), db);
+    }
+
+    public void RmsNormForward(Tensor x, Tensor weight, float weightOffset, float eps, Tensor y, Tensor rstd) =>
+        RmsNorm.Forward(F(x), F(weight), weightOffset, eps, x.Rows, x.Columns, F(y), F(rstd));
+
+    public void RmsNormBackward(Tensor dy, Tensor x, Tensor weight, float weightOffset, Tensor rstd, Tensor dx, Tensor? dWeight) =>
+        RmsNorm.Backward(F(dy), F(x), F(weight), weightOffset, F(rstd), x.Rows, x.Columns, F(dx),
+            dWeight is null ? Span<float>.Empty : F(dWeight));
+
+    public void RopeForward(Tensor x, int heads, int headDim, ReadOnlySpan<int> positions, RopeTable table) =>
+        Rope.Forward(F(x), positions.Length, heads, headDim, positions, table);
+
+    public void RopeBackward(Tensor dx, int heads, int headDim, ReadOnlySpan<int> positions, RopeTable table) =>
+        Rope.Backward(F(dx), positions.Length, heads, headDim, positions, table);
+
+    public void AttentionForward(Tensor q, Tensor k, Tensor v, ReadOnlySpan<int> segmentStart, int qHeads, int kvHeads, int headDim,
+        float scale, int slidingWindow, Tensor output, Tensor lse) =>
+        CausalAttention.Forward(F(q), F(k), F(v), segmentStart, segmentStart.Length, qHeads, kvHeads, headDim, scale, slidingWindow,
+            F(output), F(lse));
+
+    public void AttentionBackward(Tensor dOutput, Tensor q, Tensor k, Tensor v, Tensor output, Tensor lse, ReadOnlySpan<int> segmentStart,
+        int qHeads, int kvHeads, int headDim, float scale, int slidingWindow, Tensor dq, Tensor dk, Tensor dv) =>
+        CausalAttention.Backward(F(dOutput), F(q), F(k), F(v), F(output), F(lse), segmentStart, segmentStart.Length, qHeads, kvHeads,
+            headDim, scale, slidingWindow, F(dq), F(dk), F(dv));
+
+    public void GatedActivationForward(Activation activation, Tensor gate, Tensor up, Tensor output) =>
+        GatedActivation.Forward(activation, F(gate), F(up), F(output));
+
+    public void GatedActivationBackward(Activation activation, Tensor dOutput, Tensor gate, Tensor up, Tensor dGate, Tensor dUp) =>
+        GatedActivation.Backward(activation, F(dOutput), F(gate), F(up), F(dGate), F(dUp));
+
+    public void EmbeddingForward(ReadOnlySpan<int> ids, Tensor table, Tensor output)
+    {
+        if (table.DType == DType.BF16) Embedding.Forward(ids, Cpu(table).Bf16, table.Columns, F(output));
+        else Embedding.Forward(ids, F(table), table.Columns, F(output));
+    }
+
+    public void EmbeddingBackward(ReadOnlySpan<int> ids, Tensor dOutput, Tensor dTable) =>
+        Embedding.Backward(ids, F(dOutput), dTable.Columns, F(dTable));
+
+    public CrossEntropyResult CrossEntropy(Tensor hidden, Tensor weight, ReadOnlySpan<int> targets, ReadOnlySpan<float> tokenWeights,
+        float gradScale, Tensor? dHidden, Tensor? dWeight)
+    {
+        int tokens = hidden.Rows, dim = hidden.Columns, vocab = weight.Rows;
+        if (weight.Columns != dim) throw new ArgumentException($"LM head {weight} for hidden {hidden}");
+        if (dHidden is null)
+        {
+            return weight.DType == DType.BF16
+                ? FusedCrossEntropy.Forward(F(hidden), Cpu(weight).Bf16, tokens, dim, vocab, targets, tokenWeights)
+                : FusedCrossEntropy.Forward(F(hidden), F(weight), tokens, dim, vocab, targets, tokenWeights);
+        }
+        if (weight.DType == DType.BF16)
+        {
+            if (dWeight is not null) throw new ArgumentException("a BF16 LM head is frozen: it cannot take a gradient");
+            return FusedCrossEntropy.ForwardBackward(F(hidden), Cpu(weight).Bf16, tokens, dim, vocab, targets, tokenWeights, gradScale, F(dHidden));
+        }
+        return FusedCrossEntropy.ForwardBackward(F(hidden), F(weight), tokens, dim, vocab, targets, tokenWeights, gradScale, F(dHidden),
+            dWeight is null ? Span<float>.Empty : F(dWeight));
+    }
+
+    public void Dropout(Tensor destination, Tensor source, float p, ulong seed)
+    {
+        SameLength(destination, source);
+        if (p <= 0f) { if (!ReferenceEquals(destination, source)) Copy(destination, source); return; }
+        var src = F(source);
+        var dst = F(destination);
+        float keepScale = 1f / (1f - p);
+        // Threshold on the top 24 bits of a SplitMix64 hash of (seed, index): a mask any backend can regenerate.
+        uint threshold = (uint)Math.Round(p * (1 << 24));
+        for (int i = 0; i < src.Length; i++)
+        {
+            uint r = (uint)(SplitMix64(seed + (ulong)i) >> 40);
+            dst[i] = r >= threshold ? src[i] * keepScale : 0f;
+        }
+    }
+
+    internal static ulong SplitMix64(ulong x)
+    {
+        x += 0x9E3779B97F4A7C15UL;
+        x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9UL;
+        x = (x ^ (x >> 27)) * 0x94D049BB133111EBUL;
+        return x ^ (x >> 31);
+    }
+
+    public void AdamWStep(Tensor parameter, Tensor gradient, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
+        float weightDecay, int step) =>
+        AdamW.Step(F(parameter), F(gradient), F(m), F(v), lr, beta1, beta2, eps, weightDecay, step);
+
+    public void Dispose() { }
+}

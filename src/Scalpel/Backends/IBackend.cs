@@ -1,0 +1,83 @@
+using Scalpel.Backends.Cpu.Kernels;
+using Scalpel.Models;
+using Scalpel.Tensors;
+
+namespace Scalpel.Backends;
+
+/// <summary>
+/// Owns tensor memory and runs every kernel the models need. Tensors are row-major and contiguous; a 2-D view of a
+/// tensor is [Rows, Columns] over its last dimension. Integer batch metadata (token ids, positions, sequence starts,
+/// targets) is passed as host spans: it is small, and a device backend uploads it.
+/// Conventions: outputs named <c>dX</c> are overwritten unless the method says it accumulates; parameter gradients
+/// always accumulate (+=), so gradient accumulation over micro-batches is free.
+/// </summary>
+public interface IBackend : IDisposable
+{
+    string Name { get; }
+
+    Tensor Allocate(DType dtype, params int[] shape);
+    void Upload(Tensor destination, ReadOnlySpan<float> source);
+    void Upload(Tensor destination, ReadOnlySpan<ushort> sourceBf16);
+    void Download(Tensor source, Span<float> destination);
+
+    /// <summary>A view of rows [start, start + count) of a tensor seen as [Rows, Columns]; shares memory, owns none.</summary>
+    Tensor RowView(Tensor tensor, int start, int count);
+    /// <summary>The same memory under another shape with the same element count; shares memory, owns none.</summary>
+    Tensor Reshape(Tensor tensor, params int[] shape);
+    /// <summary>destination[i, :] = source[rows[i], :]</summary>
+    void GatherRows(Tensor destination, Tensor source, ReadOnlySpan<int> rows);
+
+    void Zero(Tensor tensor);
+    void Copy(Tensor destination, Tensor source);
+    /// <summary>destination += alpha · source</summary>
+    void AddScaled(Tensor destination, Tensor source, float alpha = 1f);
+    void Scale(Tensor tensor, float factor);
+    double SumOfSquares(Tensor tensor);
+
+    /// <summary>
+    /// c = alpha · op(a) · op(b) + beta · c, all viewed as matrices over their last dimension.
+    /// a and c are F32; b may be F32 or BF16 (weights). With beta = 1 it accumulates.
+    /// </summary>
+    void MatMul(Tensor c, Tensor a, bool transA, Tensor b, bool transB, float alpha = 1f, float beta = 0f);
+
+    /// <summary>y[r, :] += bias</summary>
+    void AddBias(Tensor y, Tensor bias);
+    /// <summary>dBias += Σ_r dy[r, :]</summary>
+    void BiasBackward(Tensor dy, Tensor dBias);
+
+    void RmsNormForward(Tensor x, Tensor weight, float weightOffset, float eps, Tensor y, Tensor rstd);
+    /// <summary>dx overwritten; dWeight accumulated, or null when the weight is frozen.</summary>
+    void RmsNormBackward(Tensor dy, Tensor x, Tensor weight, float weightOffset, Tensor rstd, Tensor dx, Tensor? dWeight);
+
+    void RopeForward(Tensor x, int heads, int headDim, ReadOnlySpan<int> positions, RopeTable table);
+    void RopeBackward(Tensor dx, int heads, int headDim, ReadOnlySpan<int> positions, RopeTable table);
+
+    void AttentionForward(Tensor q, Tensor k, Tensor v, ReadOnlySpan<int> segmentStart, int qHeads, int kvHeads, int headDim,
+        float scale, int slidingWindow, Tensor output, Tensor lse);
+    void AttentionBackward(Tensor dOutput, Tensor q, Tensor k, Tensor v, Tensor output, Tensor lse, ReadOnlySpan<int> segmentStart,
+        int qHeads, int kvHeads, int headDim, float scale, int slidingWindow, Tensor dq, Tensor dk, Tensor dv);
+
+    void GatedActivationForward(Activation activation, Tensor gate, Tensor up, Tensor output);
+    void GatedActivationBackward(Activation activation, Tensor dOutput, Tensor gate, Tensor up, Tensor dGate, Tensor dUp);
+
+    void EmbeddingForward(ReadOnlySpan<int> ids, Tensor table, Tensor output);
+    /// <summary>dTable[ids[t]] += dOutput[t]</summary>
+    void EmbeddingBackward(ReadOnlySpan<int> ids, Tensor dOutput, Tensor dTable);
+
+    /// <summary>
+    /// Fused LM head + cross-entropy (see <see cref="FusedCrossEntropy"/>). dHidden overwritten; dWeight accumulated
+    /// or null when the head is frozen. With dHidden null only the loss is computed.
+    /// </summary>
+    CrossEntropyResult CrossEntropy(Tensor hidden, Tensor weight, ReadOnlySpan<int> targets, ReadOnlySpan<float> tokenWeights,
+        float gradScale, Tensor? dHidden, Tensor? dWeight);
+
+    /// <summary>
+    /// Inverted dropout with a counter-based mask: element i is kept iff hash(seed, i) ≥ p, and kept values are
+    /// scaled by 1/(1−p). The same seed gives the same mask, so backward re-applies it to the gradient.
+    /// destination and source may be the same tensor.
+    /// </summary>
+    void Dropout(Tensor destination, Tensor source, float p, ulong seed);
+
+    void AdamWStep(Tensor parameter, Tensor gradient, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
+        float weightDecay, int step);
+}
