@@ -1,0 +1,163 @@
+using System.Buffers.Binary;
+using System.IO.MemoryMappedFiles;
+using Scalpel.Tensors;
+
+namespace Scalpel.IO;
+
+/// <summary>
+/// A memory-mapped .safetensors file. The header is validated before anything is trusted: size limit, JSON shape,
+/// known dtypes, offsets inside the data section, no overlaps, shape × dtype size = byte length.
+/// Tensor bytes are read lazily from the mapping.
+/// </summary>
+/// <remarks>
+/// Tensors of a dtype Scalpel does not load (F64, I64, U8, BOOL, F8_*, ...) pass validation and are listed in
+/// <see cref="UnsupportedTensors"/> rather than <see cref="Tensors"/>; reading one is an error that names its dtype.
+/// Gaps between tensors are tolerated (the reference reader insists on a fully covered data section); overlaps are not.
+/// Reads may run concurrently; <see cref="Dispose"/> must not.
+/// </remarks>
+public sealed unsafe class SafeTensorsFile : IDisposable
+{
+    /// <summary>Largest header accepted (the reference implementation's limit is 100 MB).</summary>
+    public const long MaxHeaderBytes = 100_000_000;
+
+    private readonly Dictionary<string, SafeTensorsEntry> _entries;
+    private MemoryMappedFile? _map;
+    private MemoryMappedViewAccessor? _view;
+    private byte* _base;
+
+    private SafeTensorsFile(string path, MemoryMappedFile map, MemoryMappedViewAccessor view, byte* basePointer,
+        long dataSectionOffset, List<SafeTensorsEntry> entries, Dictionary<string, string> metadata)
+    {
+        Path = path;
+        _map = map;
+        _view = view;
+        _base = basePointer;
+        DataSectionOffset = dataSectionOffset;
+        _entries = entries.ToDictionary(e => e.Name, StringComparer.Ordinal);
+        Tensors = entries.Where(e => e.DType is not null).ToDictionary(e => e.Name, e => e.ToInfo(), StringComparer.Ordinal);
+        UnsupportedTensors = entries.Where(e => e.DType is null).ToDictionary(e => e.Name, e => e.DTypeName, StringComparer.Ordinal);
+        Metadata = metadata;
+    }
+
+    public string Path { get; }
+
+    /// <summary>The tensors Scalpel can read (F32, BF16, F16), by name.</summary>
+    public IReadOnlyDictionary<string, TensorInfo> Tensors { get; }
+
+    /// <summary>Tensors whose dtype is valid safetensors but not readable as floats here: name → dtype as the header spells it.</summary>
+    public IReadOnlyDictionary<string, string> UnsupportedTensors { get; }
+
+    public IReadOnlyDictionary<string, string> Metadata { get; }
+
+    /// <summary>Every tensor name in the header, readable or not, in data-offset order.</summary>
+    public IEnumerable<string> TensorNames => _entries.Keys;
+
+    /// <summary>Byte position of the data section in the file (8 + header length); add <see cref="TensorInfo.DataOffset"/> for a tensor's.</summary>
+    public long DataSectionOffset { get; }
+
+    public static SafeTensorsFile Open(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (!BitConverter.IsLittleEndian)
+            throw new PlatformNotSupportedException("safetensors files are little-endian; this machine is not");
+        path = System.IO.Path.GetFullPath(path);
+
+        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
+        MemoryMappedFile? map = null;
+        MemoryMappedViewAccessor? view = null;
+        try
+        {
+            long fileLength = stream.Length;
+            if (fileLength < 8)
+                throw SafeTensorsHeader.Fail(path, $"file is {fileLength} bytes, too short for the 8-byte header length");
+
+            Span<byte> prefix = stackalloc byte[8];
+            stream.ReadExactly(prefix);
+            ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
+            if (headerLength > MaxHeaderBytes)
+                throw SafeTensorsHeader.Fail(path, $"header length {headerLength} is over the {MaxHeaderBytes}-byte limit");
+            if (headerLength > (ulong)(fileLength - 8))
+                throw SafeTensorsHeader.Fail(path, $"header length {headerLength} runs past the end of the file ({fileLength} bytes)");
+
+            // The header is read with ordinary I/O so a bad one is rejected before anything is mapped.
+            var header = new byte[(int)headerLength];
+            stream.ReadExactly(header);
+            long dataStart = 8 + (long)headerLength;
+            var (entries, metadata) = SafeTensorsHeader.Parse(header, fileLength - dataStart, path);
+
+            // The mapping owns the stream from here on.
+            map = MemoryMappedFile.CreateFromFile(stream, mapName: null, capacity: 0, MemoryMappedFileAccess.Read,
+                HandleInheritability.None, leaveOpen: false);
+            view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+            byte* pointer = null;
+            view.SafeMemoryMappedViewHandle.AcquirePointer(ref pointer);
+            return new SafeTensorsFile(path, map, view, pointer + view.PointerOffset, dataStart, entries, metadata);
+        }
+        catch
+        {
+            view?.Dispose();
+            map?.Dispose();
+            stream.Dispose();
+            throw;
+        }
+    }
+
+    public bool Contains(string name) => _entries.ContainsKey(name);
+
+    /// <summary>The tensor's header entry; throws naming the file and tensor when it is missing or of a dtype Scalpel does not load.</summary>
+    public TensorInfo Info(string name) => Readable(name).ToInfo();
+
+    /// <summary>Reads a tensor as F32 (BF16/F16 widened). destination.Length must equal the element count.</summary>
+    public void ReadAsF32(string name, Span<float> destination)
+    {
+        SafeTensorsEntry entry = Readable(name);
+        CheckDestination(entry, destination.Length);
+        if (destination.IsEmpty) return;
+        fixed (float* d = destination)
+            SafeTensorsConversions.ToF32(entry.DType!.Value, DataPointer(entry), d, destination.Length);
+    }
+
+    /// <summary>Reads a tensor as BF16 bits (F32/F16 rounded to nearest-even).</summary>
+    public void ReadAsBF16(string name, Span<ushort> destination)
+    {
+        SafeTensorsEntry entry = Readable(name);
+        CheckDestination(entry, destination.Length);
+        if (destination.IsEmpty) return;
+        fixed (ushort* d = destination)
+            SafeTensorsConversions.ToBF16(entry.DType!.Value, DataPointer(entry), d, destination.Length);
+    }
+
+    public void Dispose()
+    {
+        if (_view is null) return;
+        _base = null;
+        _view.SafeMemoryMappedViewHandle.ReleasePointer();
+        _view.Dispose();
+        _map?.Dispose();
+        _view = null;
+        _map = null;
+    }
+
+    private SafeTensorsEntry Readable(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        if (!_entries.TryGetValue(name, out SafeTensorsEntry? entry))
+            throw SafeTensorsHeader.Fail(Path, name, "no such tensor in this file");
+        if (entry.DType is null)
+            throw SafeTensorsHeader.Fail(Path, name, $"dtype {entry.DTypeName} cannot be read as floats (Scalpel reads F32, BF16 and F16)");
+        return entry;
+    }
+
+    private void CheckDestination(SafeTensorsEntry entry, int length)
+    {
+        if (length != entry.ElementCount)
+            throw new ArgumentException(
+                $"tensor '{entry.Name}' in '{Path}' has {entry.ElementCount} elements but the destination holds {length}", "destination");
+    }
+
+    private byte* DataPointer(SafeTensorsEntry entry)
+    {
+        ObjectDisposedException.ThrowIf(_base == null, this);
+        return _base + DataSectionOffset + entry.Begin;
+    }
+}
