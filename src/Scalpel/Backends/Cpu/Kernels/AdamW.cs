@@ -19,7 +19,7 @@ public static class AdamW
     /// <summary>Below this many elements a call stays on the calling thread.</summary>
     private const int ParallelThreshold = 64 * 1024;
 
-    public static unsafe void Step(Span<float> parameter, ReadOnlySpan<float> gradient, Span<float> m, Span<float> v,
+    public static void Step(Span<float> parameter, ReadOnlySpan<float> gradient, Span<float> m, Span<float> v,
         float lr, float beta1, float beta2, float eps, float weightDecay, int step)
     {
         int n = parameter.Length;
@@ -32,11 +32,15 @@ public static class AdamW
 
         var s = new Scalars(lr, beta1, beta2, eps, weightDecay, step);
         int chunks = n < ParallelThreshold ? 1 : Math.Min(n / (32 * 1024), 4 * Environment.ProcessorCount);
-        if (chunks <= 1)
-        {
-            Update(parameter, gradient, m, v, s);
-            return;
-        }
+        if (chunks <= 1) Update(parameter, gradient, m, v, s);
+        else UpdateParallel(parameter, gradient, m, v, s, chunks);
+    }
+
+    // Kept out of Step: a lambda's captured state is allocated on entry to the method holding it (small calls must not pay).
+    private static unsafe void UpdateParallel(Span<float> parameter, ReadOnlySpan<float> gradient, Span<float> m, Span<float> v,
+        Scalars s, int chunks)
+    {
+        int n = parameter.Length;
         fixed (float* pp = parameter, pg = gradient, pm = m, pv = v)
         {
             // Spans cannot be captured by a lambda; the pinned pointers are sliced back into spans per chunk.

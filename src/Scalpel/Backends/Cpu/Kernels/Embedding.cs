@@ -36,23 +36,25 @@ public static class Embedding
     /// only its own rows: no two workers write the same row, and each row still sums its tokens in order t = 0, 1, …,
     /// so the result is identical to the serial one.
     /// </remarks>
-    public static unsafe void Backward(ReadOnlySpan<int> ids, ReadOnlySpan<float> dOutput, int dim, Span<float> dTable)
+    public static void Backward(ReadOnlySpan<int> ids, ReadOnlySpan<float> dOutput, int dim, Span<float> dTable)
     {
         int vocab = CheckArguments(ids, dTable.Length, dim, dOutput.Length, nameof(dOutput));
         int tokens = ids.Length;
         long work = (long)tokens * dim;
         int chunks = work < ParallelThreshold || tokens < 2 ? 1 : (int)Math.Min(vocab, 2L * Environment.ProcessorCount);
-        if (chunks <= 1)
-        {
-            AccumulateRows(ids, dOutput, dim, dTable, 0, vocab);
-            return;
-        }
+        if (chunks <= 1) AccumulateRows(ids, dOutput, dim, dTable, 0, vocab);
+        else BackwardParallel(ids, dOutput, dim, dTable, vocab, chunks);
+    }
+
+    // Kept out of Backward: a lambda's captured state is allocated on entry to the method holding it (small calls must not pay).
+    private static unsafe void BackwardParallel(ReadOnlySpan<int> ids, ReadOnlySpan<float> dOutput, int dim, Span<float> dTable, int vocab, int chunks)
+    {
+        int tokens = ids.Length, outLength = tokens * dim, tableLength = vocab * dim;
         fixed (int* pids = ids)
         fixed (float* pdo = dOutput, pdt = dTable)
         {
             // Spans cannot be captured by a lambda; the pinned pointers are rebuilt into spans per worker.
             int* cids = pids; float* cdo = pdo, cdt = pdt;
-            int outLength = tokens * dim, tableLength = vocab * dim;
             Parallel.For(0, chunks, c => AccumulateRows(new ReadOnlySpan<int>(cids, tokens), new ReadOnlySpan<float>(cdo, outLength), dim,
                 new Span<float>(cdt, tableLength), (int)((long)vocab * c / chunks), (int)((long)vocab * (c + 1) / chunks)));
         }

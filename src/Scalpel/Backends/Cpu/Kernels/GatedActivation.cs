@@ -47,17 +47,21 @@ public static class GatedActivation
 
     // Forward: out0 = act(gate)·up. Backward: out0 = dGate = dOut·up·act'(gate), out1 = dUp = dOut·act(gate).
     // Large calls are cut into contiguous element ranges, one Parallel.For iteration each.
-    private static unsafe void Run<TAct>(bool forward, ReadOnlySpan<float> dOut, ReadOnlySpan<float> gate, ReadOnlySpan<float> up,
+    private static void Run<TAct>(bool forward, ReadOnlySpan<float> dOut, ReadOnlySpan<float> gate, ReadOnlySpan<float> up,
         Span<float> out0, Span<float> out1) where TAct : struct, IGateFunction
     {
         int n = gate.Length;
         int chunks = n < ParallelThreshold ? 1 : Math.Min(n / (16 * 1024), 4 * Environment.ProcessorCount);
-        if (chunks <= 1)
-        {
-            if (forward) ForwardRange<TAct>(gate, up, out0);
-            else BackwardRange<TAct>(dOut, gate, up, out0, out1);
-            return;
-        }
+        if (chunks > 1) RunParallel<TAct>(forward, dOut, gate, up, out0, out1, chunks);
+        else if (forward) ForwardRange<TAct>(gate, up, out0);
+        else BackwardRange<TAct>(dOut, gate, up, out0, out1);
+    }
+
+    // Kept out of Run: a lambda's captured state is allocated on entry to the method holding it (small calls must not pay).
+    private static unsafe void RunParallel<TAct>(bool forward, ReadOnlySpan<float> dOut, ReadOnlySpan<float> gate, ReadOnlySpan<float> up,
+        Span<float> out0, Span<float> out1, int chunks) where TAct : struct, IGateFunction
+    {
+        int n = gate.Length;
         fixed (float* pdo = dOut, pg = gate, pu = up, po0 = out0, po1 = out1)
         {
             // Spans cannot be captured by a lambda; the pinned pointers are sliced back into spans per chunk.

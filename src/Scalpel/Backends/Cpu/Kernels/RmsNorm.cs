@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -9,48 +10,35 @@ namespace Scalpel.Backends.Cpu.Kernels;
 /// Matches Hugging Face's LlamaRMSNorm run in fp32 (and Gemma's (1 + w) variant through <c>weightOffset</c>):
 /// the sum of squares is accumulated in double so long rows lose nothing, rstd is stored as F32,
 /// and y is computed as (x·rstd)·(w + offset) in that order, like the PyTorch module.
-/// Rows are independent, so large calls split rows over cores; dweight is reduced column-block by column-block
-/// (each block owned by one worker, summed over rows in double) so the result does not depend on the thread count.
+/// Rows are independent, so large calls split rows into chunks over cores. The chunking depends on the shape only
+/// (never on the core count), and dweight is summed per chunk in double then reduced in chunk order, so results do not
+/// change with the number of cores or the scheduling.
 /// </remarks>
 public static class RmsNorm
 {
     /// <summary>Below this many elements a call stays on the calling thread: Parallel.For costs more than it saves.</summary>
     private const long ParallelThreshold = 64 * 1024;
 
+    /// <summary>At most this many row chunks: enough to balance any core count, few enough that dweight partials stay small.</summary>
+    private const int MaxChunks = 64;
+
     /// <param name="x">[rows, dim]</param>
     /// <param name="weight">[dim]</param>
     /// <param name="weightOffset">0 for Llama-style, 1 for Gemma-style (weight stored as w − 1)</param>
     /// <param name="y">[rows, dim] output</param>
     /// <param name="rstd">[rows] saved for backward</param>
-    public static unsafe void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, float weightOffset, float eps,
+    public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, float weightOffset, float eps,
         int rows, int dim, Span<float> y, Span<float> rstd)
     {
         CheckShapes(x, weight, rows, dim, rstd.Length);
         RequireLength(y.Length, (long)rows * dim, nameof(y));
-        if (rows == 0) return;
-
         int chunks = ChunkCount(rows, dim);
-        if (chunks == 1)
-        {
-            ForwardRows(x, weight, weightOffset, eps, dim, y, rstd, 0, rows);
-            return;
-        }
-        fixed (float* px = x, pw = weight, py = y, pr = rstd)
-        {
-            // Spans cannot be captured by a lambda; the pinned pointers are rebuilt into spans per chunk.
-            float* cx = px, cw = pw, cy = py, cr = pr;
-            long n = (long)rows * dim;
-            Parallel.For(0, chunks, c =>
-            {
-                (int r0, int r1) = ChunkRows(c, chunks, rows);
-                ForwardRows(new ReadOnlySpan<float>(cx, (int)n), new ReadOnlySpan<float>(cw, dim), weightOffset, eps, dim,
-                    new Span<float>(cy, (int)n), new Span<float>(cr, rows), r0, r1);
-            });
-        }
+        if (chunks <= 1) ForwardRows(x, weight, weightOffset, eps, dim, y, rstd, 0, rows);
+        else ForwardParallel(x, weight, weightOffset, eps, rows, dim, y, rstd, chunks);
     }
 
     /// <summary>dx is overwritten; dweight is accumulated (+=) and may be empty when the weight is frozen.</summary>
-    public static unsafe void Backward(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> weight, float weightOffset,
+    public static void Backward(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> weight, float weightOffset,
         ReadOnlySpan<float> rstd, int rows, int dim, Span<float> dx, Span<float> dweight)
     {
         CheckShapes(x, weight, rows, dim, rstd.Length);
@@ -60,26 +48,60 @@ public static class RmsNorm
         if (rows == 0) return;
 
         int chunks = ChunkCount(rows, dim);
-        int n = rows * dim;
-        if (chunks == 1)
+        // [chunks, dim] double partial sums of dweight, one row per chunk (pooled: no allocation once warm).
+        double[]? partials = dweight.IsEmpty ? null : ArrayPool<double>.Shared.Rent(chunks * dim);
+        try
         {
-            BackwardRows(dy, x, weight, weightOffset, rstd, dim, dx, 0, rows);
-        }
-        else
-        {
-            fixed (float* pdy = dy, px = x, pw = weight, pr = rstd, pdx = dx)
-            {
-                float* cdy = pdy, cx = px, cw = pw, cr = pr, cdx = pdx;
-                Parallel.For(0, chunks, c =>
-                {
-                    (int r0, int r1) = ChunkRows(c, chunks, rows);
-                    BackwardRows(new ReadOnlySpan<float>(cdy, n), new ReadOnlySpan<float>(cx, n), new ReadOnlySpan<float>(cw, dim),
-                        weightOffset, new ReadOnlySpan<float>(cr, rows), dim, new Span<float>(cdx, n), r0, r1);
-                });
-            }
-        }
+            if (chunks <= 1) BackwardRows(dy, x, weight, weightOffset, rstd, dim, dx, partials is null ? default : partials.AsSpan(0, dim), 0, rows);
+            else BackwardParallel(dy, x, weight, weightOffset, rstd, rows, dim, dx, partials, chunks);
 
-        if (!dweight.IsEmpty) AccumulateWeightGradient(dy, x, rstd, rows, dim, dweight);
+            if (partials is not null)
+                for (int j = 0; j < dim; j++)
+                {
+                    double sum = 0;
+                    for (int c = 0; c < chunks; c++) sum += partials[c * dim + j];
+                    dweight[j] += (float)sum;
+                }
+        }
+        finally
+        {
+            if (partials is not null) ArrayPool<double>.Shared.Return(partials);
+        }
+    }
+
+    // Kept out of Forward/Backward: a lambda's captured state is allocated on entry to the method that holds it,
+    // and the small serial calls must not pay for it.
+    private static unsafe void ForwardParallel(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, float offset, float eps,
+        int rows, int dim, Span<float> y, Span<float> rstd, int chunks)
+    {
+        int n = rows * dim;
+        fixed (float* px = x, pw = weight, py = y, pr = rstd)
+        {
+            // Spans cannot be captured by a lambda; the pinned pointers are rebuilt into spans per chunk.
+            float* cx = px, cw = pw, cy = py, cr = pr;
+            Parallel.For(0, chunks, c =>
+            {
+                (int r0, int r1) = ChunkRows(c, chunks, rows);
+                ForwardRows(new ReadOnlySpan<float>(cx, n), new ReadOnlySpan<float>(cw, dim), offset, eps, dim,
+                    new Span<float>(cy, n), new Span<float>(cr, rows), r0, r1);
+            });
+        }
+    }
+
+    private static unsafe void BackwardParallel(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> weight, float offset,
+        ReadOnlySpan<float> rstd, int rows, int dim, Span<float> dx, double[]? partials, int chunks)
+    {
+        int n = rows * dim;
+        fixed (float* pdy = dy, px = x, pw = weight, pr = rstd, pdx = dx)
+        {
+            float* cdy = pdy, cx = px, cw = pw, cr = pr, cdx = pdx;
+            Parallel.For(0, chunks, c =>
+            {
+                (int r0, int r1) = ChunkRows(c, chunks, rows);
+                BackwardRows(new ReadOnlySpan<float>(cdy, n), new ReadOnlySpan<float>(cx, n), new ReadOnlySpan<float>(cw, dim), offset,
+                    new ReadOnlySpan<float>(cr, rows), dim, new Span<float>(cdx, n), partials is null ? default : partials.AsSpan(c * dim, dim), r0, r1);
+            });
+        }
     }
 
     // y[r, :] = (x[r, :] · rstd[r]) · (w + offset) for r in [r0, r1).
@@ -113,11 +135,15 @@ public static class RmsNorm
         }
     }
 
-    // With g = dy·(w + offset): dx = rstd·g − x·(rstd³·mean(g·x)), the gradient of x·rstd(x) contracted with g.
+    // For r in [r0, r1), with g = dy·(w + offset): dx = rstd·g − x·(rstd³·mean(g·x)), the gradient of x·rstd(x)
+    // contracted with g; and, when dwPartial is not empty, dwPartial[j] += dy·x·rstd (this chunk's share of dweight).
     private static void BackwardRows(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> weight, float offset,
-        ReadOnlySpan<float> rstd, int dim, Span<float> dx, int r0, int r1)
+        ReadOnlySpan<float> rstd, int dim, Span<float> dx, Span<double> dwPartial, int r0, int r1)
     {
+        bool withDw = !dwPartial.IsEmpty;
+        dwPartial.Clear();
         ref float w = ref MemoryMarshal.GetReference(weight);
+        ref double acc = ref MemoryMarshal.GetReference(dwPartial);
         for (int r = r0; r < r1; r++)
         {
             ref float dys = ref MemoryMarshal.GetReference(dy.Slice(r * dim, dim));
@@ -133,8 +159,15 @@ public static class RmsNorm
                 var va = Vector512.Create(a); var vc = Vector512.Create(c); var vo = Vector512.Create(offset);
                 for (; i <= dim - 16; i += 16)
                 {
-                    var g = Vector512.LoadUnsafe(ref dys, (nuint)i) * (Vector512.LoadUnsafe(ref w, (nuint)i) + vo);
-                    (va * g - Vector512.LoadUnsafe(ref xs, (nuint)i) * vc).StoreUnsafe(ref dxs, (nuint)i);
+                    var dyv = Vector512.LoadUnsafe(ref dys, (nuint)i);
+                    var xv = Vector512.LoadUnsafe(ref xs, (nuint)i);
+                    (va * (dyv * (Vector512.LoadUnsafe(ref w, (nuint)i) + vo)) - xv * vc).StoreUnsafe(ref dxs, (nuint)i);
+                    if (withDw)
+                    {
+                        var (lo, hi) = Vector512.Widen(dyv * xv * va);
+                        (Vector512.LoadUnsafe(ref acc, (nuint)i) + lo).StoreUnsafe(ref acc, (nuint)i);
+                        (Vector512.LoadUnsafe(ref acc, (nuint)i + 8) + hi).StoreUnsafe(ref acc, (nuint)i + 8);
+                    }
                 }
             }
             if (Vector256.IsHardwareAccelerated)
@@ -142,84 +175,24 @@ public static class RmsNorm
                 var va = Vector256.Create(a); var vc = Vector256.Create(c); var vo = Vector256.Create(offset);
                 for (; i <= dim - 8; i += 8)
                 {
-                    var g = Vector256.LoadUnsafe(ref dys, (nuint)i) * (Vector256.LoadUnsafe(ref w, (nuint)i) + vo);
-                    (va * g - Vector256.LoadUnsafe(ref xs, (nuint)i) * vc).StoreUnsafe(ref dxs, (nuint)i);
+                    var dyv = Vector256.LoadUnsafe(ref dys, (nuint)i);
+                    var xv = Vector256.LoadUnsafe(ref xs, (nuint)i);
+                    (va * (dyv * (Vector256.LoadUnsafe(ref w, (nuint)i) + vo)) - xv * vc).StoreUnsafe(ref dxs, (nuint)i);
+                    if (withDw)
+                    {
+                        var (lo, hi) = Vector256.Widen(dyv * xv * va);
+                        (Vector256.LoadUnsafe(ref acc, (nuint)i) + lo).StoreUnsafe(ref acc, (nuint)i);
+                        (Vector256.LoadUnsafe(ref acc, (nuint)i + 4) + hi).StoreUnsafe(ref acc, (nuint)i + 4);
+                    }
                 }
             }
             for (; i < dim; i++)
-                Unsafe.Add(ref dxs, i) = a * (Unsafe.Add(ref dys, i) * (Unsafe.Add(ref w, i) + offset)) - Unsafe.Add(ref xs, i) * c;
-        }
-    }
-
-    // dweight[j] += Σ_r dy[r, j]·x[r, j]·rstd[r]. Columns are split into blocks; each block sums every row in double
-    // (a stack buffer), so no two workers touch the same dweight element and the sum order is fixed.
-    private static unsafe void AccumulateWeightGradient(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> rstd,
-        int rows, int dim, Span<float> dweight)
-    {
-        const int MaxBlock = 256; // 2 KB of double accumulators on the stack
-        bool parallel = (long)rows * dim >= ParallelThreshold;
-        // In parallel, aim for ~2 blocks per core; widths are 16-column multiples (one cache line of each row).
-        int width = MaxBlock;
-        if (parallel)
-        {
-            int target = (dim + 2 * Environment.ProcessorCount - 1) / (2 * Environment.ProcessorCount);
-            width = Math.Clamp((target + 15) / 16 * 16, 16, MaxBlock);
-        }
-        int blocks = (dim + width - 1) / width;
-
-        if (!parallel || blocks == 1)
-        {
-            for (int b = 0; b < blocks; b++)
-                WeightGradientBlock(dy, x, rstd, rows, dim, b * width, Math.Min(width, dim - b * width), dweight);
-            return;
-        }
-        int n = rows * dim;
-        fixed (float* pdy = dy, px = x, pr = rstd, pdw = dweight)
-        {
-            float* cdy = pdy, cx = px, cr = pr, cdw = pdw;
-            int w = width;
-            Parallel.For(0, blocks, b =>
-                WeightGradientBlock(new ReadOnlySpan<float>(cdy, n), new ReadOnlySpan<float>(cx, n), new ReadOnlySpan<float>(cr, rows),
-                    rows, dim, b * w, Math.Min(w, dim - b * w), new Span<float>(cdw, dim)));
-        }
-    }
-
-    private static void WeightGradientBlock(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> rstd,
-        int rows, int dim, int col0, int width, Span<float> dweight)
-    {
-        Span<double> acc = stackalloc double[width];
-        acc.Clear();
-        ref double a = ref MemoryMarshal.GetReference(acc);
-        for (int r = 0; r < rows; r++)
-        {
-            ref float dys = ref MemoryMarshal.GetReference(dy.Slice(r * dim + col0, width));
-            ref float xs = ref MemoryMarshal.GetReference(x.Slice(r * dim + col0, width));
-            float rs = rstd[r];
-            int i = 0;
-            if (Vector512.IsHardwareAccelerated)
             {
-                var vr = Vector512.Create(rs);
-                for (; i <= width - 16; i += 16)
-                {
-                    var (lo, hi) = Vector512.Widen(Vector512.LoadUnsafe(ref dys, (nuint)i) * Vector512.LoadUnsafe(ref xs, (nuint)i) * vr);
-                    (Vector512.LoadUnsafe(ref a, (nuint)i) + lo).StoreUnsafe(ref a, (nuint)i);
-                    (Vector512.LoadUnsafe(ref a, (nuint)i + 8) + hi).StoreUnsafe(ref a, (nuint)i + 8);
-                }
+                float dyi = Unsafe.Add(ref dys, i), xi = Unsafe.Add(ref xs, i);
+                Unsafe.Add(ref dxs, i) = a * (dyi * (Unsafe.Add(ref w, i) + offset)) - xi * c;
+                if (withDw) Unsafe.Add(ref acc, i) += dyi * xi * a;
             }
-            if (Vector256.IsHardwareAccelerated)
-            {
-                var vr = Vector256.Create(rs);
-                for (; i <= width - 8; i += 8)
-                {
-                    var (lo, hi) = Vector256.Widen(Vector256.LoadUnsafe(ref dys, (nuint)i) * Vector256.LoadUnsafe(ref xs, (nuint)i) * vr);
-                    (Vector256.LoadUnsafe(ref a, (nuint)i) + lo).StoreUnsafe(ref a, (nuint)i);
-                    (Vector256.LoadUnsafe(ref a, (nuint)i + 4) + hi).StoreUnsafe(ref a, (nuint)i + 4);
-                }
-            }
-            for (; i < width; i++)
-                Unsafe.Add(ref a, i) += Unsafe.Add(ref dys, i) * Unsafe.Add(ref xs, i) * rs;
         }
-        for (int i = 0; i < width; i++) dweight[col0 + i] += (float)acc[i];
     }
 
     // Σ x² accumulated in double: each float is widened before squaring, so nothing is lost however long the row.
@@ -292,12 +265,12 @@ public static class RmsNorm
         return sum;
     }
 
+    // A function of the shape only (see the remarks): ~32K elements per chunk, at most MaxChunks, at most one per row.
     private static int ChunkCount(int rows, int dim)
     {
-        if ((long)rows * dim < ParallelThreshold || rows < 2) return 1;
-        // A few chunks per core for balance, but each at least ~16K elements so scheduling stays cheap.
-        long byWork = (long)rows * dim / (16 * 1024);
-        return (int)Math.Clamp(Math.Min(byWork, 4L * Environment.ProcessorCount), 1, rows);
+        long n = (long)rows * dim;
+        if (n < ParallelThreshold) return 1;
+        return (int)Math.Min(Math.Min(n / (32 * 1024), MaxChunks), rows);
     }
 
     private static (int, int) ChunkRows(int chunk, int chunks, int rows) =>

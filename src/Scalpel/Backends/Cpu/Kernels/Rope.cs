@@ -127,7 +127,7 @@ public static class Rope
 
     // Rotation by +angle (forward) or −angle (backward: the rotation matrix is orthogonal, its transpose is its inverse),
     // which is the same rotation with sin negated.
-    private static unsafe void Apply(Span<float> x, int tokens, int heads, int headDim, ReadOnlySpan<int> positions, RopeTable table,
+    private static void Apply(Span<float> x, int tokens, int heads, int headDim, ReadOnlySpan<int> positions, RopeTable table,
         float sinSign)
     {
         ArgumentNullException.ThrowIfNull(table);
@@ -147,15 +147,20 @@ public static class Rope
         if (n == 0) return;
 
         int chunks = n < ParallelThreshold || tokens < 2 ? 1 : (int)Math.Min(tokens, Math.Min(n / (16 * 1024), 4L * Environment.ProcessorCount));
-        if (chunks <= 1)
-        {
-            RotateTokens(x, heads, headDim, positions, table, sinSign, 0, tokens);
-            return;
-        }
+        if (chunks <= 1) RotateTokens(x, heads, headDim, positions, table, sinSign, 0, tokens);
+        else RotateParallel(x, tokens, heads, headDim, positions, table, sinSign, chunks);
+    }
+
+    // Kept out of Apply: a lambda's captured state is allocated on entry to the method holding it (small calls must not pay).
+    private static unsafe void RotateParallel(Span<float> x, int tokens, int heads, int headDim, ReadOnlySpan<int> positions,
+        RopeTable table, float sinSign, int chunks)
+    {
+        int len = tokens * heads * headDim;
         fixed (float* px = x)
         fixed (int* ppos = positions)
         {
-            float* cx = px; int* cpos = ppos; int len = (int)n;
+            // Spans cannot be captured by a lambda; the pinned pointers are rebuilt into spans per chunk.
+            float* cx = px; int* cpos = ppos;
             Parallel.For(0, chunks, c => RotateTokens(new Span<float>(cx, len), heads, headDim, new ReadOnlySpan<int>(cpos, tokens),
                 table, sinSign, (int)((long)tokens * c / chunks), (int)((long)tokens * (c + 1) / chunks)));
         }
