@@ -149,7 +149,7 @@ public static class CrossEntropyAssert
         if (!bf16) Gradient(expected.DWeight, actual.DWeight, what + " dWeight");
     }
 
-    private static void Gradient(float[] expected, float[] actual, string what)
+    public static void Gradient(float[] expected, float[] actual, string what)
     {
         float scale = expected.Length == 0 ? 0 : expected.Max(MathF.Abs);
         AssertClose.Equal(expected, actual, atol: 1e-5f * scale + 1e-12f, rtol: 1e-5f, what: what);
