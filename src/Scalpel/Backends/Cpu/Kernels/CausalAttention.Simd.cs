@@ -117,6 +117,7 @@ public static partial class CausalAttention
         /// registers (enough independent FMAs to hide their latency, few enough for the 16 registers of AVX2);
         /// the last rows of a block reuse a valid row of A and are simply not stored.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static void Multiply(int rows, int cols, int depth, float alpha, float* a, nint aRow, nint aCol,
             float* b, nint ldb, float* c, nint ldc, bool accumulate)
         {
@@ -213,6 +214,7 @@ public static partial class CausalAttention
         }
 
         /// <summary>max over x[0..n).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static float Max(float* x, int n)
         {
             int w = TS.Width;
@@ -222,6 +224,7 @@ public static partial class CausalAttention
         }
 
         /// <summary>x = exp(x − shift) over x[0..n); returns the sum of the new values.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static float ExpShiftSum(float* x, int n, float shift)
         {
             int w = TS.Width;
@@ -236,6 +239,7 @@ public static partial class CausalAttention
         }
 
         /// <summary>x = exp(x − shift) over x[0..n).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static void ExpShift(float* x, int n, float shift)
         {
             int w = TS.Width;
@@ -244,6 +248,7 @@ public static partial class CausalAttention
         }
 
         /// <summary>x *= factor over x[0..n).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static void Scale(float* x, int n, float factor)
         {
             int w = TS.Width;
@@ -252,6 +257,7 @@ public static partial class CausalAttention
         }
 
         /// <summary>dp = scale · p · (dp − rowDot) over [0..n): the softmax backward, with the score scale folded in.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static void SoftmaxGrad(float* p, float* dp, int n, float rowDot, float scale)
         {
             int w = TS.Width;

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace Scalpel.Backends.Cpu.Kernels;
@@ -207,6 +208,7 @@ public static partial class CausalAttention
         /// Rows [start, end) of one sequence for one q head: scores tile by tile with the online softmax
         /// (running max m, running sum l, output rescaled when the max grows), then out = o / l, lse = m + log l.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void ForwardBlock(Problem p, (int Head, int Segment, int Start, int End) blk, float* q, float* kT, int keyPitch,
             RowView vRows, int dPad, float* output, float* lse, float* scratch)
         {
@@ -333,6 +335,7 @@ public static partial class CausalAttention
         /// All gradients of one q head over one sequence (FlashAttention-2): key blocks outside, accumulating dK, dV of
         /// the block in scratch; the query blocks that can see them inside, accumulating dQ of the whole sequence.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void BackwardSequence(BackwardContext c, int head, int segment, float* scratch)
         {
             Problem p = c.P;
