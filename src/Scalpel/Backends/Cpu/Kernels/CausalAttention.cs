@@ -12,11 +12,17 @@ namespace Scalpel.Backends.Cpu.Kernels;
 /// (and t − s &lt; slidingWindow when slidingWindow &gt; 0), so packed examples never see each other.
 /// </summary>
 /// <remarks>
+/// Inputs are checked before any work: exact span lengths, qHeads a multiple of kvHeads, and segmentStart[t] either
+/// t (a new sequence) or segmentStart[t − 1] (the same one), which also makes it lie in [0, t] and never decrease.
+/// <para>
 /// Work is cut into tiles of <see cref="BlockRows"/> query rows × <see cref="BlockRows"/> key rows inside one
 /// sequence; tiles that the causal mask or the window hides entirely are never visited. Scores use fp32 with the
 /// running-max (online) softmax of FlashAttention; the backward is FlashAttention-2's, one work item per
-/// (sequence, q head) so that every item owns the dq rows it writes. K and V are repacked once per call (K, V
-/// transposed for the score products; rows padded to the vector width when headDim is not a multiple of it).
+/// (sequence, q head) so that every item owns the dq rows it writes (with GQA each q head's dk, dv go to a slice of
+/// their own, summed per kv head at the end). K and V are repacked once per call (transposed for the score products;
+/// rows padded to the vector width when headDim is not a multiple of it). Every number is computed the same way
+/// whichever thread runs it, so results do not depend on the core count or on scheduling.
+/// </para>
 /// </remarks>
 public static partial class CausalAttention
 {
@@ -461,12 +467,15 @@ public static partial class CausalAttention
         private static float* Transpose(float* x, int tokens, int heads, int d, int pitch)
         {
             float* t = Allocate((long)heads * d * pitch, zero: true);
-            for (int s = 0; s < tokens; s++)
-                for (int h = 0; h < heads; h++)
+            const int block = 16; // tokens per pass: their rows stay in L1 while each output row gets 64 contiguous bytes
+            for (int h = 0; h < heads; h++)
+                for (int s0 = 0; s0 < tokens; s0 += block)
                 {
-                    float* src = x + ((nint)s * heads + h) * d;
-                    float* dst = t + (nint)h * d * pitch + s;
-                    for (int c = 0; c < d; c++) dst[c * (nint)pitch] = src[c];
+                    int n = Math.Min(block, tokens - s0);
+                    float* src = x + ((nint)s0 * heads + h) * d;
+                    float* dst = t + (nint)h * d * pitch + s0;
+                    for (int c = 0; c < d; c++, dst += pitch)
+                        for (int s = 0; s < n; s++) dst[s] = src[(nint)s * heads * d + c];
                 }
             return t;
         }
