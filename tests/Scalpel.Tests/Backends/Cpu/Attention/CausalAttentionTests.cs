@@ -48,6 +48,8 @@ public class CausalAttentionTests
         new AttentionCase([300], 4, 2, 16, 70, InputStd: 2f),
         new AttentionCase([150, 150], 2, 1, 64, 200),          // window longer than the sequences: same as none
         new AttentionCase([5, 1, 1, 3], 2, 2, 8, 2),           // tiny sequences, tile mostly padding
+        new AttentionCase([90, 20], 2, 1, 80, 0),              // 5 vectors of 16 (or 10 of 8) per row: every block shape
+        new AttentionCase([70], 4, 2, 128, 0),
     };
 
     [Theory]
