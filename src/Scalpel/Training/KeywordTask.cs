@@ -97,15 +97,15 @@ public sealed class KeywordTask
         using var model = DecoderModel.Load(workDirectory, backend ?? new CpuBackend());
         var task = new KeywordTask(spec.VocabSize);
         var rng = new Random(42);
-        var train = task.Generate(400, rng);
+        var train = task.Generate(2000, rng);
         var test = task.Generate(200, rng);
         double before = Accuracy(model, test);
 
         model.ApplyLora(new LoraConfig { Rank = 8, Alpha = 16, TargetModules = ["all-linear"] }, seed: 1);
-        const int steps = 150, batchSize = 32;
+        const int steps = 300, batchSize = 32;
         using var trainer = new Trainer(model, new TrainerOptions
         {
-            LearningRate = 3e-3f, WarmupSteps = 10, TotalSteps = steps, MinLearningRateRatio = 0.1f, MaxGradNorm = 1f,
+            LearningRate = 5e-3f, WarmupSteps = 10, TotalSteps = steps, MinLearningRateRatio = 0.1f, MaxGradNorm = 1f,
         });
         StepResult last = default;
         for (int s = 0; s < steps; s++)

@@ -76,7 +76,7 @@ public class DecoderModelOracleTests
     [Fact]
     public void FullFineTuningGradientsMatchPyTorch()
     {
-        var spec = Variant("qwen2-bias-tied-gqa4") with { QkNorm = true };
+        var spec = Variant("qwen3-qknorm") with { AttentionBias = true, AttentionOutputBias = true, TieWordEmbeddings = true, NumKvHeads = 2 };
         using var dir = new TinyCheckpoint.TempDir();
         var weights = TinyCheckpoint.Write(spec, dir.Path, seed: 5);
         using var model = DecoderModel.Load(dir.Path, new CpuBackend());
