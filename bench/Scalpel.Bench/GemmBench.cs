@@ -8,8 +8,8 @@ namespace Scalpel.Bench;
 
 /// <summary>
 /// gemm-cpu: Scalpel's <see cref="Gemm"/> against torch.matmul (fp32 on OpenBLAS) on the shapes of LoRA training
-/// a ~135M model on 2048 tokens, one thread and all cores, in the same run. The last line is the geometric
-/// mean over the fp32 shapes of the all-core GFLOP/s ratio.
+/// a ~135M model (hidden 576, MLP 1536, vocabulary 49152, LoRA rank 16) on 2048 tokens, one thread and all
+/// cores, in the same run. The last line is the geometric mean over the fp32 shapes of the all-core GFLOP/s ratio.
 /// </summary>
 public static class GemmBench
 {
@@ -43,41 +43,61 @@ public static class GemmBench
 
     public static int Run(string[] args)
     {
-        double minSeconds = 0.5;
-        int minRepeats = 5;
+        var options = new Options();
         bool peer = true;
         string? only = null;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
             {
-                case "--quick": minSeconds = 0.15; minRepeats = 3; break;
+                case "--quick": options = new Options(MinSeconds: 0.1, MinRepeats: 2, Rounds: 1); break;
+                case "--rounds" when i + 1 < args.Length: options = options with { Rounds = int.Parse(args[++i], CultureInfo.InvariantCulture) }; break;
                 case "--no-peer": peer = false; break;
+                case "--path" when i + 1 < args.Length: options = options with { Path = Enum.Parse<GemmPath>(args[++i]) }; break;
+                case "--blocking" when i + 1 < args.Length: // Kc,Mc,Nc: for tuning
+                    int[] kmn = args[++i].Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray();
+                    options = options with { Blocking = new GemmBlocking(kmn[0], kmn[1], kmn[2]) };
+                    break;
                 case "--only" when i + 1 < args.Length: only = args[++i]; break;
                 default:
-                    Console.Error.WriteLine("usage: Scalpel.Bench gemm-cpu [--quick] [--no-peer] [--only <name substring>]");
+                    Console.Error.WriteLine("usage: Scalpel.Bench gemm-cpu [--quick] [--rounds N] [--no-peer] [--only <name substring>] [--path Avx512|Avx512Narrow|Avx2|Scalar] [--blocking Kc,Mc,Nc]");
                     return 2;
             }
         }
 
-        Shape[] shapes = Shapes.Where(s => only is null || s.Name.Contains(only, StringComparison.Ordinal)).ToArray();
-        Shape[] bf16 = Bf16Shapes.Where(s => only is null || s.Name.Contains(only, StringComparison.Ordinal)).ToArray();
+        Shape[] shapes = Shapes.Concat(Bf16Shapes).Where(s => only is null || s.Name.Contains(only, StringComparison.Ordinal)).ToArray();
         int cores = Environment.ProcessorCount;
         int[] threadCounts = [1, 0];
-        Console.WriteLine($"gemm-cpu: {cores} cores, kernel path {Gemm.BestPath}, median of ≥{minRepeats} runs and ≥{minSeconds}s per cell");
+        Console.WriteLine($"gemm-cpu: {cores} cores, Scalpel kernel {Gemm.BestPath}; best of ≥{options.MinRepeats} runs " +
+                          $"and ≥{options.MinSeconds}s per cell, {options.Rounds} interleaved rounds");
 
+        using Peer? torch = peer ? Peer.Start() : null;
+        if (torch is not null) Console.WriteLine($"peer: torch {torch.Version}, BLAS {torch.Blas}");
+
+        // Shape by shape, Scalpel then OpenBLAS, alternating for a few rounds and keeping the best of each: both
+        // see the same background load (this machine may be shared), and the best run is the least disturbed.
         var ours = new Dictionary<(string, int), double>();
-        foreach (int threads in threadCounts)
-            foreach (Shape s in shapes.Concat(bf16))
-                ours[(s.Name, threads)] = Measure(s, threads, minSeconds, minRepeats);
-
-        var theirs = peer ? RunPeer(shapes, threadCounts, minSeconds, minRepeats) : [];
+        var theirs = new Dictionary<(string, int), double>();
+        foreach (Shape s in shapes)
+        {
+            var operands = new Operands(s);
+            for (int round = 0; round < options.Rounds; round++)
+            {
+                foreach (int threads in threadCounts)
+                {
+                    Keep(ours, (s.Name, threads), Measure(s, operands, threads, options));
+                    if (torch is not null && !s.Bf16) Keep(theirs, (s.Name, threads), torch.Measure(s, threads, options));
+                    Console.Error.WriteLine($"  {s.Name,-24} threads={threads} round {round}: scalpel {ours[(s.Name, threads)],7:F1}" +
+                        (theirs.TryGetValue((s.Name, threads), out double t) ? $"  openblas {t,7:F1}" : ""));
+                }
+            }
+        }
 
         Console.WriteLine();
-        Console.WriteLine($"{"shape",-24} {"m",6} {"n",6} {"k",6}  | {"1 thread GFLOP/s",-27} | {$"{cores} threads GFLOP/s",-27}");
-        Console.WriteLine($"{"",-24} {"",6} {"",6} {"",6}  | {"scalpel",8} {"openblas",8} {"ratio",7}  | {"scalpel",8} {"openblas",8} {"ratio",7}");
+        Console.WriteLine($"{"GFLOP/s",-24} {"m",6} {"n",6} {"k",6}  | {"1 thread",-26} | {$"{cores} threads",-26}");
+        Console.WriteLine($"{"shape",-24} {"",6} {"",6} {"",6}  | {"scalpel",8} {"openblas",8} {"ratio",6}  | {"scalpel",8} {"openblas",8} {"ratio",6}");
         var ratios = new List<double>();
-        foreach (Shape s in shapes.Concat(bf16))
+        foreach (Shape s in shapes)
         {
             string fp32Name = s.Bf16 ? s.Name[..^" bf16".Length] : s.Name;
             var line = $"{s.Name,-24} {s.M,6} {s.N,6} {s.K,6}  |";
@@ -85,89 +105,138 @@ public static class GemmBench
             {
                 double us = ours[(s.Name, threads)];
                 double them = theirs.GetValueOrDefault((fp32Name, threads), double.NaN);
-                line += $" {us,8:F1} {them,8:F1} {us / them,7:F2}  |";
+                line += $" {us,8:F1} {them,8:F1} {us / them,6:F2}  |";
                 if (threads == 0 && !s.Bf16 && double.IsFinite(us / them)) ratios.Add(us / them);
             }
             Console.WriteLine(line.TrimEnd('|', ' '));
         }
-        Console.WriteLine("(bf16 rows: Scalpel with BF16 B widened while packing, against OpenBLAS fp32 on the same shape; not in the mean)");
-        if (!peer) return 0;
+        Console.WriteLine("bf16 rows: Scalpel with BF16 B (widened while packing) against OpenBLAS fp32 on the same shape; not in the mean.");
+        if (torch is null || ratios.Count == 0) return 0;
         double geomean = Math.Exp(ratios.Average(Math.Log));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"gemm-cpu scalpel/openblas gflops={geomean:F2}"));
         return 0;
     }
 
-    /// <summary>GFLOP/s of Scalpel's GEMM on one shape: warm-up, then the median of timed runs.</summary>
-    private static double Measure(Shape s, int threads, double minSeconds, int minRepeats)
+    /// <summary>Path and Blocking force a kernel and block sizes (for tuning); by default the bench measures Gemm.Multiply as is.</summary>
+    private sealed record Options(double MinSeconds = 0.3, int MinRepeats = 3, int Rounds = 2, GemmPath Path = GemmPath.Auto,
+        GemmBlocking? Blocking = null);
+
+    private static void Keep(Dictionary<(string, int), double> best, (string, int) key, double gflops) =>
+        best[key] = Math.Max(best.GetValueOrDefault(key), gflops);
+
+    /// <summary>Operands of one shape, uniform in [-1, 1); a transposed operand is stored transposed.</summary>
+    private sealed class Operands
     {
-        var rng = new Random(42);
-        float[] a = Random(rng, (long)s.M * s.K);
-        float[] bF32 = Random(rng, (long)s.K * s.N);
-        ushort[] bBf16 = s.Bf16 ? bF32.Select(BFloat16Bits.FromSingle).ToArray() : [];
-        if (s.Bf16) bF32 = [];
-        float[] c = new float[(long)s.M * s.N];
+        public Operands(Shape s)
+        {
+            var rng = new Random(42);
+            A = RandomFloats(rng, (long)s.M * s.K);
+            float[] b = RandomFloats(rng, (long)s.K * s.N);
+            if (s.Bf16) BBf16 = b.Select(BFloat16Bits.FromSingle).ToArray();
+            else BF32 = b;
+            C = new float[(long)s.M * s.N];
+        }
+
+        public float[] A { get; }
+        public float[] BF32 { get; } = [];
+        public ushort[] BBf16 { get; } = [];
+        public float[] C { get; }
+    }
+
+    /// <summary>GFLOP/s of Scalpel's GEMM: warm-up, then the best of timed runs.</summary>
+    private static double Measure(Shape s, Operands o, int threads, Options options)
+    {
         int lda = s.TransA ? s.M : s.K, ldb = s.TransB ? s.K : s.N;
 
         void Once()
         {
-            if (s.Bf16) Gemm.Multiply(s.TransA, s.TransB, s.M, s.N, s.K, 1f, a, lda, bBf16, ldb, 0f, c, s.N, threads);
-            else Gemm.Multiply(s.TransA, s.TransB, s.M, s.N, s.K, 1f, a, lda, bF32, ldb, 0f, c, s.N, threads);
+            if (options.Path != GemmPath.Auto || options.Blocking is not null)
+                Forced(s, o, lda, ldb, threads, options.Path == GemmPath.Auto ? Gemm.ChoosePath(s.N) : options.Path,
+                    options.Blocking ?? GemmBlocking.Default);
+            else if (s.Bf16)
+                Gemm.Multiply(s.TransA, s.TransB, s.M, s.N, s.K, 1f, o.A, lda, o.BBf16, ldb, 0f, o.C, s.N, threads);
+            else
+                Gemm.Multiply(s.TransA, s.TransB, s.M, s.N, s.K, 1f, o.A, lda, o.BF32, ldb, 0f, o.C, s.N, threads);
         }
 
-        // Warm-up: lets tiered JIT reach its optimised code and the pack buffers grow to size.
+        // Warm-up: tiered JIT reaches its optimised code, pack buffers and the thread pool grow to size.
         var warm = Stopwatch.StartNew();
-        for (int i = 0; i < 3 || warm.Elapsed.TotalSeconds < Math.Min(0.3, minSeconds); i++) Once();
+        for (int i = 0; i < 3 || warm.Elapsed.TotalSeconds < Math.Min(0.3, options.MinSeconds); i++) Once();
 
-        var times = new List<double>();
+        double best = double.MaxValue;
         var total = Stopwatch.StartNew();
-        while ((times.Count < minRepeats || total.Elapsed.TotalSeconds < minSeconds) && times.Count < 500)
+        for (int runs = 0; (runs < options.MinRepeats || total.Elapsed.TotalSeconds < options.MinSeconds) && runs < 500; runs++)
         {
             long t0 = Stopwatch.GetTimestamp();
             Once();
-            times.Add(Stopwatch.GetElapsedTime(t0).TotalSeconds);
+            best = Math.Min(best, Stopwatch.GetElapsedTime(t0).TotalSeconds);
         }
-        times.Sort();
-        double gflops = s.Flops / times[times.Count / 2] / 1e9;
-        Console.Error.WriteLine($"  scalpel {s.Name,-24} threads={threads} {gflops,8:F1} GFLOP/s ({times.Count} runs)");
-        return gflops;
+        return s.Flops / best / 1e9;
     }
 
-    private static float[] Random(Random rng, long count)
+    private static void Forced(Shape s, Operands o, int lda, int ldb, int threads, GemmPath path, GemmBlocking blocking)
+    {
+        if (s.Bf16)
+            Gemm.Multiply<ushort, Bf16Element>(s.TransA, s.TransB, s.M, s.N, s.K, 1f, o.A, lda, o.BBf16, ldb, 0f, o.C, s.N,
+                threads, path, blocking, Gemm.MinFlopsPerThread);
+        else
+            Gemm.Multiply<float, F32Element>(s.TransA, s.TransB, s.M, s.N, s.K, 1f, o.A, lda, o.BF32, ldb, 0f, o.C, s.N,
+                threads, path, blocking, Gemm.MinFlopsPerThread);
+    }
+
+    private static float[] RandomFloats(Random rng, long count)
     {
         var data = new float[count];
         for (long i = 0; i < count; i++) data[i] = (float)(rng.NextDouble() * 2 - 1);
         return data;
     }
 
-    /// <summary>Runs bench/peers/gemm_torch.py with Debian's python3 and reads one JSON line per cell.</summary>
-    private static Dictionary<(string, int), double> RunPeer(Shape[] shapes, int[] threads, double minSeconds, int minRepeats)
+    /// <summary>bench/peers/gemm_torch.py under Debian's python3, answering one timing request per line.</summary>
+    private sealed class Peer : IDisposable
     {
-        string script = Path.Combine(RepoRoot(), "bench", "peers", "gemm_torch.py");
-        string spec = JsonSerializer.Serialize(new
+        private readonly Process _process;
+
+        private Peer(Process process, string version, string blas) => (_process, Version, Blas) = (process, version, blas);
+
+        public string Version { get; }
+        public string Blas { get; }
+
+        public static Peer Start()
         {
-            threads,
-            shapes = shapes.Select(s => new { name = s.Name, transA = s.TransA, transB = s.TransB, m = s.M, n = s.N, k = s.K }),
-            min_seconds = minSeconds,
-            min_repeats = minRepeats,
-        });
-        var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, UseShellExecute = false };
-        psi.ArgumentList.Add(script);
-        psi.ArgumentList.Add(spec);
-        using var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start /usr/bin/python3");
-        var results = new Dictionary<(string, int), double>();
-        while (process.StandardOutput.ReadLine() is { } line)
-        {
-            using var doc = JsonDocument.Parse(line);
-            var root = doc.RootElement;
-            string name = root.GetProperty("name").GetString()!;
-            int t = root.GetProperty("threads").GetInt32();
-            double gflops = root.GetProperty("gflops").GetDouble();
-            results[(name, t)] = gflops;
-            Console.Error.WriteLine($"  openblas {name,-24} threads={t} {gflops,8:F1} GFLOP/s");
+            string script = Path.Combine(RepoRoot(), "bench", "peers", "gemm_torch.py");
+            var psi = new ProcessStartInfo("/usr/bin/python3")
+            {
+                RedirectStandardInput = true,
+                RedirectStandardOutput = true,
+                UseShellExecute = false,
+            };
+            psi.ArgumentList.Add(script);
+            var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start /usr/bin/python3");
+            string hello = process.StandardOutput.ReadLine() ?? throw new InvalidOperationException($"peer {script} exited at start");
+            using var doc = JsonDocument.Parse(hello);
+            return new Peer(process, doc.RootElement.GetProperty("torch").GetString() ?? "?",
+                doc.RootElement.GetProperty("blas").GetString() ?? "none found (OpenBLAS thread count not set)");
         }
-        process.WaitForExit();
-        if (process.ExitCode != 0) throw new InvalidOperationException($"peer {script} failed with exit code {process.ExitCode}");
-        return results;
+
+        public double Measure(Shape s, int threads, Options options)
+        {
+            _process.StandardInput.WriteLine(JsonSerializer.Serialize(new
+            {
+                transA = s.TransA, transB = s.TransB, m = s.M, n = s.N, k = s.K, threads,
+                min_seconds = options.MinSeconds, min_repeats = options.MinRepeats,
+            }));
+            _process.StandardInput.Flush();
+            string answer = _process.StandardOutput.ReadLine() ?? throw new InvalidOperationException("the torch peer exited");
+            using var doc = JsonDocument.Parse(answer);
+            return doc.RootElement.GetProperty("gflops").GetDouble();
+        }
+
+        public void Dispose()
+        {
+            _process.StandardInput.Close();
+            if (!_process.WaitForExit(10_000)) _process.Kill();
+            _process.Dispose();
+        }
     }
 
     private static string RepoRoot()

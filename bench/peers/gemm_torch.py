@@ -1,10 +1,11 @@
-"""GEMM speed peer for bench gemm-cpu: times torch.matmul (fp32, OpenBLAS underneath) on the shapes given.
+"""GEMM speed peer for `bench/run gemm-cpu`: times torch.matmul (fp32, OpenBLAS underneath) on request.
 
-usage: gemm_torch.py '<json>'   with json = {"threads": [1, 0], "shapes": [{"name", "transA", "transB", "m", "n", "k"}],
-                                            "min_seconds": 0.3, "min_repeats": 5}
-threads 0 means all cores. Prints one JSON line per (shape, threads): {"name", "threads", "gflops", "seconds"}.
-Stored operands have the layout Scalpel's bench uses (a transposed operand is a .T view of a contiguous tensor),
-so OpenBLAS gets the same transpose flags and no copy is made.
+Runs as a small server so the C# bench can interleave its own runs with ours shape by shape (both then see the
+same background load). Reads one JSON request per line on stdin:
+    {"transA": bool, "transB": bool, "m": int, "n": int, "k": int, "threads": int, "min_seconds": float, "min_repeats": int}
+threads 0 means all cores. Answers one JSON line: {"seconds": best time of one matmul, "gflops": ..., "runs": ...}.
+The stored operands have the layout Scalpel's bench uses (a transposed operand is a .T view of a contiguous
+tensor), so OpenBLAS gets the same transpose flags and no copy is made. Prints {"ready": ...} once at start.
 """
 import ctypes
 import json
@@ -16,49 +17,48 @@ import torch
 
 
 def openblas():
-    """The OpenBLAS that torch loaded, to set its pool size: torch.set_num_threads does not reach it."""
+    """The OpenBLAS that torch loaded, to size its thread pool: torch.set_num_threads does not reach it."""
     torch.randn(8, 8) @ torch.randn(8, 8)
     with open("/proc/self/maps") as maps:
         for line in maps:
             path = line.split()[-1]
             if "openblas" in os.path.basename(path):
-                return ctypes.CDLL(path)
-    return None
+                return ctypes.CDLL(path), path
+    return None, None
 
 
-def time_matmul(a, b, out, min_seconds, min_repeats):
-    for _ in range(3):  # warm up: thread pool start, page faults on out
+def measure(req, blas):
+    cores = os.cpu_count() or 1
+    threads = cores if req["threads"] == 0 else req["threads"]
+    torch.set_num_threads(threads)
+    if blas is not None:
+        blas.openblas_set_num_threads(threads)
+    m, n, k = req["m"], req["n"], req["k"]
+    a = torch.rand(k, m).T if req["transA"] else torch.rand(m, k)
+    b = torch.rand(n, k).T if req["transB"] else torch.rand(k, n)
+    a, b = a * 2 - 1, b * 2 - 1  # uniform in [-1, 1), like the C# side (views keep their strides)
+    out = torch.empty(m, n)
+    warm = time.perf_counter()
+    runs = 0
+    while runs < 3 or time.perf_counter() - warm < min(0.3, req["min_seconds"]):  # pool start-up, page faults
         torch.matmul(a, b, out=out)
-    times = []
+        runs += 1
+    best, runs = float("inf"), 0
     start = time.perf_counter()
-    while len(times) < min_repeats or time.perf_counter() - start < min_seconds:
+    while (runs < req["min_repeats"] or time.perf_counter() - start < req["min_seconds"]) and runs < 500:
         t0 = time.perf_counter()
         torch.matmul(a, b, out=out)
-        times.append(time.perf_counter() - t0)
-        if len(times) >= 200:
-            break
-    times.sort()
-    return times[len(times) // 2]  # median
+        best = min(best, time.perf_counter() - t0)
+        runs += 1
+    return {"seconds": best, "gflops": 2.0 * m * n * k / best / 1e9, "runs": runs}
 
 
 def main():
-    spec = json.loads(sys.argv[1])
-    blas = openblas()
-    cores = os.cpu_count() or 1
-    torch.manual_seed(0)
-    for threads in spec["threads"]:
-        n_threads = cores if threads == 0 else threads
-        torch.set_num_threads(n_threads)
-        if blas is not None:
-            blas.openblas_set_num_threads(n_threads)
-        for s in spec["shapes"]:
-            m, n, k = s["m"], s["n"], s["k"]
-            a = torch.randn(k, m).T if s["transA"] else torch.randn(m, k)
-            b = torch.randn(n, k).T if s["transB"] else torch.randn(k, n)
-            out = torch.empty(m, n)
-            sec = time_matmul(a, b, out, spec.get("min_seconds", 0.3), spec.get("min_repeats", 5))
-            print(json.dumps({"name": s["name"], "threads": threads, "seconds": sec,
-                              "gflops": 2.0 * m * n * k / sec / 1e9}), flush=True)
+    blas, path = openblas()
+    print(json.dumps({"ready": True, "torch": torch.__version__, "blas": path}), flush=True)
+    for line in sys.stdin:
+        if line.strip():
+            print(json.dumps(measure(json.loads(line), blas)), flush=True)
 
 
 if __name__ == "__main__":

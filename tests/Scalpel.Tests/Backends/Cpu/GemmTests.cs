@@ -14,7 +14,7 @@ public class GemmTests
     public static TheoryData<string> Paths() => new(AvailablePaths().Select(p => p.ToString()));
 
     private static GemmPath[] AvailablePaths() =>
-        new[] { GemmPath.Scalar, GemmPath.Avx2, GemmPath.Avx512 }.Where(Gemm.IsSupported).ToArray();
+        new[] { GemmPath.Scalar, GemmPath.Avx2, GemmPath.Avx512, GemmPath.Avx512Narrow }.Where(Gemm.IsSupported).ToArray();
 
     // Awkward extents: 1, primes, one off the tile sizes (4, 6, 8, 16, 48), and a few past several tiles.
     private static readonly int[] Dims = [1, 2, 3, 5, 7, 8, 9, 13, 15, 16, 17, 31, 47, 48, 49, 53, 64, 97, 101];
@@ -36,7 +36,7 @@ public class GemmTests
 
     private static Case RandomCase(Random rng, GemmPath path)
     {
-        (int mr, int nr) = path switch { GemmPath.Avx512 => (8, 48), GemmPath.Avx2 => (6, 16), _ => (4, 4) };
+        (int mr, int nr) = path switch { GemmPath.Avx512 => (8, 48), GemmPath.Avx512Narrow => (24, 16), GemmPath.Avx2 => (6, 16), _ => (4, 4) };
         // Half the cases use tiny blocks so that small matrices still cross every Kc / Nc / Mc boundary.
         GemmBlocking blocking = rng.Next(2) == 0
             ? GemmBlocking.Default

@@ -124,6 +124,89 @@ internal readonly unsafe struct Avx512Kernel8x48 : IGemmKernel
 }
 
 /// <summary>
+/// AVX-512 for narrow C (LoRA's rank-r products, n = 8..32): 24 rows × 16 columns (1 zmm per row), so n = 16
+/// wastes nothing where the 8×48 kernel would compute 48 columns. 24 accumulators + 1 B vector + 1 broadcast.
+/// Each k step is 1 load and 24 broadcasts for 24 FMAs, so it leans on the load ports more than 8×48 does.
+/// </summary>
+internal readonly unsafe struct Avx512Kernel24x16 : IGemmKernel
+{
+    public static int MR => 24;
+    public static int NR => 16;
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Run(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta)
+    {
+        Vector512<float> c00 = default, c01 = default, c02 = default, c03 = default, c04 = default, c05 = default;
+        Vector512<float> c06 = default, c07 = default, c08 = default, c09 = default, c10 = default, c11 = default;
+        Vector512<float> c12 = default, c13 = default, c14 = default, c15 = default, c16 = default, c17 = default;
+        Vector512<float> c18 = default, c19 = default, c20 = default, c21 = default, c22 = default, c23 = default;
+
+        for (int p = 0; p < kc; p++)
+        {
+            Vector512<float> b0 = Vector512.LoadAligned(b);
+            c00 = Vector512.FusedMultiplyAdd(Vector512.Create(a[0]), b0, c00);
+            c01 = Vector512.FusedMultiplyAdd(Vector512.Create(a[1]), b0, c01);
+            c02 = Vector512.FusedMultiplyAdd(Vector512.Create(a[2]), b0, c02);
+            c03 = Vector512.FusedMultiplyAdd(Vector512.Create(a[3]), b0, c03);
+            c04 = Vector512.FusedMultiplyAdd(Vector512.Create(a[4]), b0, c04);
+            c05 = Vector512.FusedMultiplyAdd(Vector512.Create(a[5]), b0, c05);
+            c06 = Vector512.FusedMultiplyAdd(Vector512.Create(a[6]), b0, c06);
+            c07 = Vector512.FusedMultiplyAdd(Vector512.Create(a[7]), b0, c07);
+            c08 = Vector512.FusedMultiplyAdd(Vector512.Create(a[8]), b0, c08);
+            c09 = Vector512.FusedMultiplyAdd(Vector512.Create(a[9]), b0, c09);
+            c10 = Vector512.FusedMultiplyAdd(Vector512.Create(a[10]), b0, c10);
+            c11 = Vector512.FusedMultiplyAdd(Vector512.Create(a[11]), b0, c11);
+            c12 = Vector512.FusedMultiplyAdd(Vector512.Create(a[12]), b0, c12);
+            c13 = Vector512.FusedMultiplyAdd(Vector512.Create(a[13]), b0, c13);
+            c14 = Vector512.FusedMultiplyAdd(Vector512.Create(a[14]), b0, c14);
+            c15 = Vector512.FusedMultiplyAdd(Vector512.Create(a[15]), b0, c15);
+            c16 = Vector512.FusedMultiplyAdd(Vector512.Create(a[16]), b0, c16);
+            c17 = Vector512.FusedMultiplyAdd(Vector512.Create(a[17]), b0, c17);
+            c18 = Vector512.FusedMultiplyAdd(Vector512.Create(a[18]), b0, c18);
+            c19 = Vector512.FusedMultiplyAdd(Vector512.Create(a[19]), b0, c19);
+            c20 = Vector512.FusedMultiplyAdd(Vector512.Create(a[20]), b0, c20);
+            c21 = Vector512.FusedMultiplyAdd(Vector512.Create(a[21]), b0, c21);
+            c22 = Vector512.FusedMultiplyAdd(Vector512.Create(a[22]), b0, c22);
+            c23 = Vector512.FusedMultiplyAdd(Vector512.Create(a[23]), b0, c23);
+            a += 24;
+            b += 16;
+        }
+
+        var va = Vector512.Create(alpha);
+        var vb = Vector512.Create(beta);
+        bool readC = beta != 0f;
+        Store(c, c00, va, vb, readC); c += ldc;
+        Store(c, c01, va, vb, readC); c += ldc;
+        Store(c, c02, va, vb, readC); c += ldc;
+        Store(c, c03, va, vb, readC); c += ldc;
+        Store(c, c04, va, vb, readC); c += ldc;
+        Store(c, c05, va, vb, readC); c += ldc;
+        Store(c, c06, va, vb, readC); c += ldc;
+        Store(c, c07, va, vb, readC); c += ldc;
+        Store(c, c08, va, vb, readC); c += ldc;
+        Store(c, c09, va, vb, readC); c += ldc;
+        Store(c, c10, va, vb, readC); c += ldc;
+        Store(c, c11, va, vb, readC); c += ldc;
+        Store(c, c12, va, vb, readC); c += ldc;
+        Store(c, c13, va, vb, readC); c += ldc;
+        Store(c, c14, va, vb, readC); c += ldc;
+        Store(c, c15, va, vb, readC); c += ldc;
+        Store(c, c16, va, vb, readC); c += ldc;
+        Store(c, c17, va, vb, readC); c += ldc;
+        Store(c, c18, va, vb, readC); c += ldc;
+        Store(c, c19, va, vb, readC); c += ldc;
+        Store(c, c20, va, vb, readC); c += ldc;
+        Store(c, c21, va, vb, readC); c += ldc;
+        Store(c, c22, va, vb, readC); c += ldc;
+        Store(c, c23, va, vb, readC);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store(float* c, Vector512<float> acc, Vector512<float> alpha, Vector512<float> beta, bool readC) =>
+        Vector512.Store(readC ? Vector512.FusedMultiplyAdd(Vector512.Load(c), beta, acc * alpha) : acc * alpha, c);
+}
+
+/// <summary>
 /// AVX2 + FMA: the classic 6 rows × 16 columns (2 ymm per row) = 12 accumulators + 2 B vectors + 1 broadcast
 /// = 15 of the 16 ymm registers.
 /// </summary>
