@@ -151,7 +151,7 @@ public static class GemmBench
         void Once()
         {
             if (options.Path != GemmPath.Auto || options.Blocking is not null)
-                Forced(s, o, lda, ldb, threads, options.Path == GemmPath.Auto ? Gemm.ChoosePath(s.N) : options.Path,
+                Forced(s, o, lda, ldb, threads, options.Path == GemmPath.Auto ? Gemm.ChoosePath(s.M, s.N) : options.Path,
                     options.Blocking ?? GemmBlocking.Default);
             else if (s.Bf16)
                 Gemm.Multiply(s.TransA, s.TransB, s.M, s.N, s.K, 1f, o.A, lda, o.BBf16, ldb, 0f, o.C, s.N, threads);

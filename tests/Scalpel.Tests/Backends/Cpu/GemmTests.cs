@@ -10,7 +10,7 @@ namespace Scalpel.Tests.Backends.Cpu;
 /// </summary>
 public class GemmTests
 {
-    /// <summary>The kernel widths this machine can run (AVX-512 → also AVX2 and scalar).</summary>
+    /// <summary>The micro-kernels this machine can run (an AVX-512 machine runs all of them).</summary>
     public static TheoryData<string> Paths() => new(AvailablePaths().Select(p => p.ToString()));
 
     private static GemmPath[] AvailablePaths() =>
@@ -59,7 +59,7 @@ public class GemmTests
     private static void RandomShapes(GemmPath path, bool bf16, int seed)
     {
         var rng = new Random(seed * 100 + (int)path);
-        for (int i = 0; i < 60; i++) Check(RandomCase(rng, path), path, bf16, rng);
+        for (int i = 0; i < 150; i++) Check(RandomCase(rng, path), path, bf16, rng);
     }
 
     /// <summary>Each cache block limit crossed at its default size, with the other extents kept small.</summary>

@@ -39,17 +39,20 @@ public static class Gemm
         : GemmPath.Scalar;
 
     /// <summary>
-    /// The kernel for a product with n columns: the widest, except that narrow C (LoRA's rank-r products) on
-    /// AVX-512 takes the 24×16 kernel when the 8×48 one would waste more of its columns than the narrow kernel
-    /// loses in speed (it runs at about NarrowSpeed of the wide one; measured on Zen 5).
+    /// The kernel for an m × n product: the widest, except that on AVX-512 narrow C (LoRA's rank-r products,
+    /// a 64-wide head) takes the 24×16 kernel when the 8×48 one would waste more of its tile on padding than
+    /// the narrow kernel loses in speed (it runs at about NarrowSpeed of the wide one; measured on Zen 5).
     /// </summary>
-    internal static GemmPath ChoosePath(int n)
+    internal static GemmPath ChoosePath(int m, int n)
     {
         GemmPath best = BestPath;
         if (best != GemmPath.Avx512) return best;
-        double wide = n / (double)RoundUp(n, Avx512Kernel8x48.NR);
-        double narrow = NarrowSpeed * n / RoundUp(n, Avx512Kernel24x16.NR);
+        double wide = Useful(m, n, Avx512Kernel8x48.MR, Avx512Kernel8x48.NR);
+        double narrow = NarrowSpeed * Useful(m, n, Avx512Kernel24x16.MR, Avx512Kernel24x16.NR);
         return narrow > wide ? GemmPath.Avx512Narrow : GemmPath.Avx512;
+
+        // The fraction of the computed tiles that lies inside C.
+        static double Useful(int m, int n, int mr, int nr) => m / (double)RoundUp(m, mr) * n / RoundUp(n, nr);
     }
 
     private const double NarrowSpeed = 0.9;
@@ -74,7 +77,7 @@ public static class Gemm
     {
         Validate(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc, threads);
         if (m == 0 || n == 0) return;
-        if (path == GemmPath.Auto) path = ChoosePath(n);
+        if (path == GemmPath.Auto) path = ChoosePath(m, n);
         if (!IsSupported(path)) throw new PlatformNotSupportedException($"GEMM path {path} is not supported on this CPU");
 
         fixed (float* pa = a)
