@@ -131,8 +131,7 @@ public static class Gemm
         // rectangles has edge tiles. Each worker packs its own A rows and B columns.
         int unitsM = (job.M + TK.MR - 1) / TK.MR, unitsN = (job.N + TK.NR - 1) / TK.NR;
         (int tm, int tn) = Grid(workers, unitsM * TK.MR, unitsN * TK.NR, TK.MR, TK.NR);
-        var options = new ParallelOptions { MaxDegreeOfParallelism = tm * tn };
-        Parallel.For(0, tm * tn, options, t =>
+        GemmParallel.Run(tm * tn, t =>
         {
             int ti = t / tn, tj = t % tn;
             int u0 = unitsM * ti / tm, u1 = unitsM * (ti + 1) / tm;
