@@ -118,7 +118,7 @@ public static class GemmBench
     }
 
     /// <summary>Path and Blocking force a kernel and block sizes (for tuning); by default the bench measures Gemm.Multiply as is.</summary>
-    private sealed record Options(double MinSeconds = 0.3, int MinRepeats = 3, int Rounds = 2, GemmPath Path = GemmPath.Auto,
+    private sealed record Options(double MinSeconds = 0.3, int MinRepeats = 3, int Rounds = 3, GemmPath Path = GemmPath.Auto,
         GemmBlocking? Blocking = null);
 
     private static void Keep(Dictionary<(string, int), double> best, (string, int) key, double gflops) =>

@@ -15,7 +15,9 @@ namespace Scalpel.Backends.Cpu.Kernels;
 /// Packed and cache-blocked like BLIS: <see cref="GemmDriver"/> runs the block loops, <see cref="GemmPack"/> lays
 /// operands out for the micro-kernels (<see cref="IGemmKernel"/>: AVX-512 8×48 and 24×16, AVX2 6×16, scalar 4×4).
 /// Threads each take a rectangle of C and run the single-threaded driver on it with their own pack buffers:
-/// no synchronisation besides the final join.
+/// no synchronisation besides the final join. <c>threads</c> is an upper bound: products under ~4 MFLOP per
+/// thread use fewer. Safe to call from several threads at once (pack buffers are per thread); C must not
+/// overlap A or B.
 /// </remarks>
 public static class Gemm
 {

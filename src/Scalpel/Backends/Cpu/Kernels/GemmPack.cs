@@ -79,7 +79,8 @@ internal static unsafe class GemmPack
         }
     }
 
-    // L[r, p] = src[r·ld + p]: groups of 8 rows go through 8×8 transposes (8 row loads → 8 column stores).
+    // L[r, p] = src[r·ld + p]: groups of 8 rows go through 8×8 transposes (8 row loads → 8 column stores),
+    // a group of 4 through 4×8 ones, the last few rows are scalar.
     private static void PanelTranspose<T, TE>(T* src, nint ld, int valid, int kc, int R, float* dst, bool simd)
         where T : unmanaged where TE : IGemmElement<T>
     {
@@ -95,6 +96,18 @@ internal static unsafe class GemmPack
                     Transpose8x8<T, TE>(s + p, ld, d + (nint)p * R, R);
                 for (; p < kc; p++)
                     for (int i = 0; i < 8; i++) d[(nint)p * R + i] = TE.ToSingle(s[i * ld + p]);
+            }
+            // A group of 4 (the AVX2 kernel's MR = 6 is 4 + 2; edge panels).
+            if (r + 4 <= valid)
+            {
+                T* s = src + r * ld;
+                float* d = dst + r;
+                int p = 0;
+                for (; p + 8 <= kc; p += 8)
+                    Transpose4x8<T, TE>(s + p, ld, d + (nint)p * R, R);
+                for (; p < kc; p++)
+                    for (int i = 0; i < 4; i++) d[(nint)p * R + i] = TE.ToSingle(s[i * ld + p]);
+                r += 4;
             }
         }
         for (; r < valid; r++)
@@ -138,5 +151,28 @@ internal static unsafe class GemmPack
         Vector256.Store(Avx.Permute2x128(u1, u5, 0x31), d + 5 * dstride);
         Vector256.Store(Avx.Permute2x128(u2, u6, 0x31), d + 6 * dstride);
         Vector256.Store(Avx.Permute2x128(u3, u7, 0x31), d + 7 * dstride);
+    }
+
+    /// <summary>
+    /// Reads 4 rows × 8 columns (row i at s + i·ld) and writes column j to d + j·dstride as 4 floats:
+    /// the first two stages of <see cref="Transpose8x8"/>, then each 128-bit half is one column.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose4x8<T, TE>(T* s, nint ld, float* d, nint dstride)
+        where T : unmanaged where TE : IGemmElement<T>
+    {
+        Vector256<float> r0 = TE.Load8(s), r1 = TE.Load8(s + ld), r2 = TE.Load8(s + 2 * ld), r3 = TE.Load8(s + 3 * ld);
+        Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1);
+        Vector256<float> t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
+        Vector256<float> u0 = Avx.Shuffle(t0, t2, 0x44), u1 = Avx.Shuffle(t0, t2, 0xEE); // columns 0|4, 1|5
+        Vector256<float> u2 = Avx.Shuffle(t1, t3, 0x44), u3 = Avx.Shuffle(t1, t3, 0xEE); // columns 2|6, 3|7
+        Vector128.Store(u0.GetLower(), d);
+        Vector128.Store(u1.GetLower(), d + dstride);
+        Vector128.Store(u2.GetLower(), d + 2 * dstride);
+        Vector128.Store(u3.GetLower(), d + 3 * dstride);
+        Vector128.Store(u0.GetUpper(), d + 4 * dstride);
+        Vector128.Store(u1.GetUpper(), d + 5 * dstride);
+        Vector128.Store(u2.GetUpper(), d + 6 * dstride);
+        Vector128.Store(u3.GetUpper(), d + 7 * dstride);
     }
 }
