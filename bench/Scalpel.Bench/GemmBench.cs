@@ -45,7 +45,7 @@ public static class GemmBench
     {
         var options = new Options();
         bool peer = true;
-        string? only = null;
+        string? only = null, openblasCore = null;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -53,6 +53,7 @@ public static class GemmBench
                 case "--quick": options = new Options(MinSeconds: 0.1, MinRepeats: 2, Rounds: 1); break;
                 case "--rounds" when i + 1 < args.Length: options = options with { Rounds = int.Parse(args[++i], CultureInfo.InvariantCulture) }; break;
                 case "--no-peer": peer = false; break;
+                case "--openblas-core" when i + 1 < args.Length: openblasCore = args[++i]; break;
                 case "--path" when i + 1 < args.Length: options = options with { Path = Enum.Parse<GemmPath>(args[++i]) }; break;
                 case "--blocking" when i + 1 < args.Length: // Kc,Mc,Nc: for tuning
                     int[] kmn = args[++i].Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray();
@@ -60,7 +61,7 @@ public static class GemmBench
                     break;
                 case "--only" when i + 1 < args.Length: only = args[++i]; break;
                 default:
-                    Console.Error.WriteLine("usage: Scalpel.Bench gemm-cpu [--quick] [--rounds N] [--no-peer] [--only <name substring>] [--path Avx512|Avx512Narrow|Avx2|Scalar] [--blocking Kc,Mc,Nc]");
+                    Console.Error.WriteLine("usage: Scalpel.Bench gemm-cpu [--quick] [--rounds N] [--no-peer] [--only <name substring>] [--openblas-core SkylakeX|Haswell|...] [--path Avx512|Avx512Narrow|Avx2|Scalar] [--blocking Kc,Mc,Nc]");
                     return 2;
             }
         }
@@ -71,8 +72,9 @@ public static class GemmBench
         Console.WriteLine($"gemm-cpu: {cores} cores, Scalpel kernel {Gemm.BestPath}; best of ≥{options.MinRepeats} runs " +
                           $"and ≥{options.MinSeconds}s per cell, {options.Rounds} interleaved rounds");
 
-        using Peer? torch = peer ? Peer.Start() : null;
-        if (torch is not null) Console.WriteLine($"peer: torch {torch.Version}, BLAS {torch.Blas}");
+        using Peer? torch = peer ? Peer.Start(openblasCore) : null;
+        if (torch is not null)
+            Console.WriteLine($"peer: torch {torch.Version}, BLAS {torch.Blas}" + (openblasCore is null ? "" : $", OPENBLAS_CORETYPE={openblasCore}"));
 
         // Shape by shape, Scalpel then OpenBLAS, alternating for a few rounds and keeping the best of each: both
         // see the same background load (this machine may be shared), and the best run is the least disturbed.
@@ -201,7 +203,9 @@ public static class GemmBench
         public string Version { get; }
         public string Blas { get; }
 
-        public static Peer Start()
+        /// <param name="openblasCore">OPENBLAS_CORETYPE for the peer: OpenBLAS picks its kernels from the CPU model and
+        /// may not know a new one (0.3.21 takes Zen 5 for Haswell, AVX2 only); "SkylakeX" forces its AVX-512 kernels.</param>
+        public static Peer Start(string? openblasCore)
         {
             string script = Path.Combine(RepoRoot(), "bench", "peers", "gemm_torch.py");
             var psi = new ProcessStartInfo("/usr/bin/python3")
@@ -211,6 +215,7 @@ public static class GemmBench
                 UseShellExecute = false,
             };
             psi.ArgumentList.Add(script);
+            if (openblasCore is not null) psi.Environment["OPENBLAS_CORETYPE"] = openblasCore;
             var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start /usr/bin/python3");
             string hello = process.StandardOutput.ReadLine() ?? throw new InvalidOperationException($"peer {script} exited at start");
             using var doc = JsonDocument.Parse(hello);

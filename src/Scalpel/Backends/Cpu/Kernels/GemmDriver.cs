@@ -20,7 +20,7 @@ internal readonly record struct GemmBlocking(int Kc, int Mc, int Nc)
 /// <code>
 /// for ic in M step Mc:                      A block rows
 ///   for pc in K step Kc:                    one packed depth; beta applies on the first only
-///     pack A[ic.., pc..] → Ap  (Mc × Kc, micro-panels of MR rows)
+///     pack A[ic.., pc..] → Ap  (Mc × Kc, micro-panels of MR rows; per panel below when n ≤ Nc)
 ///     for jc in N step Nc:
 ///       pack B[pc.., jc..] → Bp  (Kc × Nc, micro-panels of NR columns; BF16 widened here)
 ///       for ir in Mc step MR:               A micro-panel stays in L1 ...
@@ -45,6 +45,11 @@ internal static unsafe class GemmDriver
         float* bp = scratch.B((long)RoundUp(nc, nr) * kc);
         float* edge = stackalloc float[mr * nr];
 
+        // With a single B block (narrow C: LoRA's n = 16) each A micro-panel feeds one sweep of jr only, so pack
+        // it just before that sweep, while it is still in L1, instead of packing the whole Mc × Kc block (larger
+        // than L2) up front and streaming it back.
+        bool panelByPanel = n <= nc;
+
         for (int ic = 0; ic < m; ic += mc)
         {
             int mcb = Math.Min(mc, m - ic);
@@ -55,7 +60,7 @@ internal static unsafe class GemmDriver
 
                 // op(A)[i, p]: A stored m×k is p-contiguous (row i at a + i·lda); Aᵀ stored k×m is i-contiguous.
                 float* aBlock = transA ? a + pc * lda + ic : a + ic * lda + pc;
-                GemmPack.Block<float, F32Element>(aBlock, lda, rContiguous: transA, mcb, kcb, mr, ap, simdPack);
+                if (!panelByPanel) GemmPack.Block<float, F32Element>(aBlock, lda, rContiguous: transA, mcb, kcb, mr, ap, simdPack);
 
                 for (int jc = 0; jc < n; jc += nc)
                 {
@@ -68,6 +73,12 @@ internal static unsafe class GemmDriver
                     {
                         int rows = Math.Min(mr, mcb - ir);
                         float* aPanel = ap + (nint)ir * kcb;
+                        if (panelByPanel)
+                        {
+                            aPanel = ap;
+                            GemmPack.Block<float, F32Element>(transA ? aBlock + ir : aBlock + ir * lda, lda, rContiguous: transA,
+                                rows, kcb, mr, aPanel, simdPack);
+                        }
                         for (int jr = 0; jr < ncb; jr += nr)
                         {
                             int cols = Math.Min(nr, ncb - jr);
