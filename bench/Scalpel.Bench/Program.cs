@@ -1,10 +1,19 @@
 namespace Scalpel.Bench;
 
+/// <summary>Benchmarks that print their own numbers beside a peer's, measured in the same run. See bench/README.md.</summary>
 public static class Program
 {
     public static int Main(string[] args)
     {
-        Console.Error.WriteLine("usage: Scalpel.Bench <gemm-cpu|lora-cpu> [options]");
-        return 2;
+        string[] rest = args.Skip(1).ToArray();
+        switch (args.FirstOrDefault())
+        {
+            case "gemm-cpu":
+                return GemmBench.Run(rest);
+            // case "lora-cpu": added with the LoRA benchmark.
+            default:
+                Console.Error.WriteLine("usage: Scalpel.Bench <gemm-cpu|lora-cpu> [options]");
+                return 2;
+        }
     }
 }
