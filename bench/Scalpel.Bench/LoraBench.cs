@@ -31,18 +31,19 @@ public static class LoraBench
                     RandomCheckpoint.Write(SmolLM2Shapes, dir, seed: 1, storeAs: DType.BF16);
                 return 0;
             case ["run", var dir, .. var rest]:
-                int steps = rest is ["--steps", var n] ? int.Parse(n) : 3;
-                return Measure(dir, steps);
+                int steps = rest.Length >= 2 && rest[0] == "--steps" ? int.Parse(rest[1]) : 3;
+                return Measure(dir, steps, profile: rest.Contains("--profile"));
             default:
                 Console.Error.WriteLine("usage: lora-cpu prepare DIR | lora-cpu run DIR [--steps N]");
                 return 2;
         }
     }
 
-    private static int Measure(string dir, int steps)
+    private static int Measure(string dir, int steps, bool profile)
     {
         const int sequences = 4, length = 512;
-        using var model = DecoderModel.Load(dir, new CpuBackend());
+        var profiler = profile ? new ProfilingBackend(new CpuBackend()) : null;
+        using var model = DecoderModel.Load(dir, profiler ?? (Scalpel.Backends.IBackend)new CpuBackend());
         model.ApplyLora(new LoraConfig { Rank = 8, Alpha = 16, TargetModules = ["all-linear"] });
         using var trainer = new Trainer(model, new TrainerOptions { LearningRate = 1e-4f, TotalSteps = steps + 1 });
         var rng = new Random(0);
@@ -51,6 +52,7 @@ public static class LoraBench
             .ToList());
 
         trainer.TrainStep([batch]);                   // warm-up: JIT, workspace allocation
+        profiler?.Reset();
         var times = new List<double>();
         for (int s = 0; s < steps; s++)
         {
@@ -59,6 +61,7 @@ public static class LoraBench
             times.Add(watch.Elapsed.TotalSeconds);
             Console.Error.WriteLine($"scalpel step {s + 1}: {watch.Elapsed.TotalSeconds:F2} s, loss {r.Loss:F4}");
         }
+        profiler?.Print(Console.Error, steps);
         double median = times.Order().ElementAt(times.Count / 2);
         double tokensPerSecond = sequences * length / median;
         Console.WriteLine($"{{\"tokens_per_s\": {tokensPerSecond:F2}, \"peak_rss_mb\": {PeakRssMb():F1}}}");

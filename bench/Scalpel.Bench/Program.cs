@@ -10,7 +10,8 @@ public static class Program
         {
             case "gemm-cpu":
                 return GemmBench.Run(rest);
-            // case "lora-cpu": added with the LoRA benchmark.
+            case "lora-cpu":
+                return LoraBench.Run(rest);
             default:
                 Console.Error.WriteLine("usage: Scalpel.Bench <gemm-cpu|lora-cpu> [options]");
                 return 2;
