@@ -66,8 +66,12 @@ public class TrainerOracleTests
         int count = 0;
         foreach (var p in model.TrainableParameters)
         {
-            // Adam divides by √v, so fp32-level gradient differences become parameter differences of ~lr·1e-3 at worst.
-            AssertClose.Equal(expected["param." + p.Name].Floats, DecoderOracle.Download(model, p), atol: 2e-5f, rtol: 1e-4f, what: p.Name);
+            // Adam normalises every gradient element, so where a gradient is near fp32 noise (k_proj.bias: softmax is
+            // almost invariant to shifting k) either implementation may move the element by up to lr per step.
+            // Bound: 1e-3 of that largest possible movement (5 steps · lr). A wrong decay (lr·wd·|p| per step) or
+            // schedule is orders of magnitude larger.
+            AssertClose.Equal(expected["param." + p.Name].Floats, DecoderOracle.Download(model, p), atol: 1e-3f * 5 * Options.LearningRate,
+                rtol: 1e-4f, what: p.Name);
             count++;
         }
         Assert.True(count > 0);
