@@ -58,6 +58,9 @@ public sealed class DecoderModel : IDisposable
     /// <summary>Seed of LoRA dropout masks.</summary>
     public ulong DropoutSeed { get; set; } = 0x5CA1_9E1;
 
+    /// <summary>Forward passes so far; each draws fresh dropout masks from (seed, count, layer, linear).</summary>
+    internal ulong ForwardCount { get => _forwardCount; set => _forwardCount = value; }
+
     /// <summary>Every parameter, base and adapter, each once.</summary>
     public IReadOnlyList<Parameter> Parameters => _parameters;
 
