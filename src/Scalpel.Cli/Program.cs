@@ -1,98 +1,51 @@
+using Scalpel.Cli.Commands;
 using Scalpel.IO;
 using Scalpel.Models;
-using Scalpel.Training;
 
 namespace Scalpel.Cli;
 
-/// <summary>The <c>scalpel</c> command. Errors a user can fix are one clear line on stderr and exit code 1.</summary>
+/// <summary>Wrong use of the command itself (unknown flag, missing argument): exit code 2.</summary>
+public sealed class UsageException(string message) : Exception(message);
+
+/// <summary>
+/// The <c>scalpel</c> command: one file per command under Commands/. Errors a user can fix are one clear line on
+/// stderr: exit code 1 for bad input (data, checkpoints, configs), 2 for wrong use of the command.
+/// </summary>
 public static class Program
 {
-    private const string Usage = """
-        scalpel — fine-tune Llama-family models in .NET
+    /// <summary>Every command: name, one-line usage, handler (arguments after the name → exit code).</summary>
+    private static readonly (string Name, string Usage, Func<string[], int> Run)[] Commands =
+    [
+        ("demo", "demo [--work DIR]            tiny end-to-end check: random Llama checkpoint, LoRA fine-tune, accuracy before/after", DemoCommand.Run),
+        ("inspect", "inspect MODEL_DIR            architecture, shapes and tensors of a Hugging Face checkpoint folder", InspectCommand.Run),
+    ];
 
-        usage:
-          scalpel demo [--work DIR]       build a tiny random Llama checkpoint, LoRA-fine-tune it on a synthetic
-                                          keyword task, and report accuracy before and after
-          scalpel inspect MODEL_DIR       read a Hugging Face checkpoint folder: architecture, shapes, tensors
-          scalpel --help | --version
-        """;
+    public static string Usage =>
+        "scalpel — fine-tune Llama-family models in .NET\n\nusage:\n" +
+        string.Join('\n', Commands.Select(c => "  scalpel " + c.Usage)) +
+        "\n  scalpel --help | --version";
 
     public static int Main(string[] args)
     {
         try
         {
-            return args switch
-            {
-                [] or ["--help" or "-h" or "help"] => Print(Usage, 0),
-                ["--version"] => Print(typeof(Program).Assembly.GetName().Version?.ToString() ?? "0", 0),
-                ["demo", .. var rest] => Demo(rest),
-                ["inspect", var dir] => Inspect(dir),
-                ["inspect", ..] => Fail("usage: scalpel inspect MODEL_DIR"),
-                _ => Fail($"unknown command '{string.Join(' ', args)}'\n\n{Usage}"),
-            };
+            if (args is [] or ["--help" or "-h" or "help"]) { Console.WriteLine(Usage); return 0; }
+            if (args is ["--version"]) { Console.WriteLine(typeof(Program).Assembly.GetName().Version); return 0; }
+            foreach (var (name, _, run) in Commands)
+                if (args[0] == name) return run(args[1..]);
+            throw new UsageException($"unknown command '{args[0]}'\n\n{Usage}");
         }
-        catch (Exception e) when (e is ModelConfigException or SafeTensorsFormatException or IOException or UnauthorizedAccessException or ArgumentException)
+        catch (UsageException e)
         {
-            return Fail(e.Message);
+            Console.Error.WriteLine($"scalpel: {e.Message}");
+            return 2;
         }
-    }
-
-    private static int Print(string text, int code)
-    {
-        Console.WriteLine(text);
-        return code;
-    }
-
-    private static int Fail(string message)
-    {
-        Console.Error.WriteLine($"scalpel: {message}");
-        return 1;
-    }
-
-    private static int Demo(string[] args)
-    {
-        string? work = args switch
+        catch (Exception e) when (e is ModelConfigException or SafeTensorsFormatException or IOException or UnauthorizedAccessException
+                                      or ArgumentException or FormatException)
         {
-            [] => null,
-            ["--work", var dir] => dir,
-            _ => throw new ArgumentException("usage: scalpel demo [--work DIR]"),
-        };
-        bool temporary = work is null;
-        work ??= Path.Combine(Path.GetTempPath(), "scalpel-demo-" + Guid.NewGuid().ToString("N")[..8]);
-        try
-        {
-            Console.WriteLine($"Writing a tiny random Llama checkpoint to {work} and fine-tuning it with LoRA (all linear layers, rank 8)...");
-            var report = KeywordTask.RunDemo(work, new SynchronousProgress<StepResult>(s =>
-            {
-                if (s.Step % 25 == 0) Console.WriteLine($"  step {s.Step,4}  loss {s.Loss,7:F4}  grad-norm {s.GradNorm,7:F3}  lr {s.LearningRate:E2}");
-            }));
-            Console.WriteLine($"Exact-match accuracy on 200 held-out examples: base {report.AccuracyBefore:P1} → fine-tuned {report.AccuracyAfter:P1}");
-            Console.WriteLine($"{report.Steps} steps in {report.Elapsed.TotalSeconds:F1} s");
-            return report.AccuracyAfter >= 0.95 ? 0 : 1;
+            Console.Error.WriteLine($"scalpel: {e.Message}");
+            return 1;
         }
-        finally
-        {
-            if (temporary && Directory.Exists(work)) Directory.Delete(work, recursive: true);
-        }
-    }
-
-    private static int Inspect(string dir)
-    {
-        if (!Directory.Exists(dir)) return Fail($"{dir}: no such folder");
-        var spec = ModelSpec.FromConfigFile(Path.Combine(dir, "config.json"));
-        using var reader = CheckpointReader.Open(dir);
-        Console.WriteLine($"{spec.Architecture} ({spec.ModelType}): {spec.NumLayers} layers, hidden {spec.HiddenSize}, " +
-                          $"intermediate {spec.IntermediateSize}, heads {spec.NumHeads}/{spec.NumKvHeads} kv, head_dim {spec.HeadDim}, vocab {spec.VocabSize}");
-        Console.WriteLine($"rope theta {spec.RopeTheta}, scaling {spec.Rope.Type}, tied embeddings {spec.TieWordEmbeddings}");
-        long total = 0;
-        foreach (var name in reader.TensorNames.Order(StringComparer.Ordinal))
-        {
-            var info = reader.Info(name);
-            total += info.ElementCount;
-            Console.WriteLine($"  {name,-60} {info.DType,-5} [{string.Join(", ", info.Shape)}]");
-        }
-        Console.WriteLine($"{total:N0} parameters");
-        return 0;
     }
 }
 

@@ -58,7 +58,7 @@ public class CliTests
     public void UnknownCommandFails()
     {
         var (code, _, err) = Run("frobnicate");
-        Assert.Equal(1, code);
+        Assert.Equal(2, code);
         Assert.Contains("unknown command", err);
     }
 }
