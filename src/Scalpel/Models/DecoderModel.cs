@@ -66,6 +66,9 @@ public sealed class DecoderModel : IDisposable
 
     public IEnumerable<Parameter> TrainableParameters => _parameters.Where(p => p.Trainable);
 
+    /// <summary>The LoRA configuration applied, or null.</summary>
+    public LoraConfig? Lora { get; private set; }
+
     /// <summary>The LoRA-adapted linears (module name, A, B), in model order.</summary>
     public IEnumerable<(string Module, Parameter A, Parameter B)> LoraModules =>
         Blocks.SelectMany(b => b.Linears).Where(l => l.Lora is not null).Select(l => (l.Name, l.Lora!.A, l.Lora.B));
@@ -188,6 +191,7 @@ public sealed class DecoderModel : IDisposable
                 _parameters.Add(b);
             }
         }
+        Lora = config;
     }
 
     public void ZeroGradients()

@@ -1,0 +1,200 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Scalpel.IO;
+using Scalpel.Models;
+using Scalpel.Tensors;
+
+namespace Scalpel.Adapters;
+
+/// <summary>An adapter folder Scalpel cannot apply; the message names the file and the field or tensor.</summary>
+public sealed class AdapterFormatException(string message) : Exception(message);
+
+/// <summary>
+/// LoRA adapters in the layout peft reads and writes: adapter_config.json + adapter_model.safetensors with keys
+/// <c>base_model.model.&lt;module&gt;.lora_A.weight</c> / <c>.lora_B.weight</c> (A [r, in], B [out, r], F32).
+/// Loading refuses, by name, every peft option Scalpel would otherwise silently ignore.
+/// </summary>
+public static class PeftAdapter
+{
+    public const string ConfigFileName = "adapter_config.json";
+    public const string WeightsFileName = "adapter_model.safetensors";
+    private const string KeyPrefix = "base_model.model.";
+
+    /// <summary>Writes the model's LoRA adapter to a folder (each file written to a temp file, then renamed).</summary>
+    public static void Save(DecoderModel model, string directory, string? baseModelNameOrPath = null)
+    {
+        var config = model.Lora ?? throw new InvalidOperationException("the model has no LoRA adapter to save");
+        Directory.CreateDirectory(directory);
+        var writer = new SafeTensorsWriter();
+        foreach (var (module, a, b) in model.LoraModules)
+        {
+            writer.Add(KeyPrefix + module + ".lora_A.weight", DType.F32, a.Value.Shape, Download(model, a));
+            writer.Add(KeyPrefix + module + ".lora_B.weight", DType.F32, b.Value.Shape, Download(model, b));
+        }
+        writer.Save(Path.Combine(directory, WeightsFileName), new Dictionary<string, string> { ["format"] = "pt" });
+        WriteAtomically(Path.Combine(directory, ConfigFileName), ConfigJson(config, baseModelNameOrPath));
+    }
+
+    private static float[] Download(DecoderModel model, Parameter p)
+    {
+        var values = new float[p.Value.Length];
+        model.Backend.Download(p.Value, values);
+        return values;
+    }
+
+    private static void WriteAtomically(string path, string text)
+    {
+        string temp = path + ".tmp-" + Guid.NewGuid().ToString("N")[..8];
+        File.WriteAllText(temp, text, new UTF8Encoding(false));
+        File.Move(temp, path, overwrite: true);
+    }
+
+    /// <summary>adapter_config.json with every field peft writes for a plain LoRA adapter.</summary>
+    public static string ConfigJson(LoraConfig config, string? baseModelNameOrPath)
+    {
+        var targets = new JsonArray(config.ResolveTargets().Order(StringComparer.Ordinal).Select(t => (JsonNode)t).ToArray());
+        var json = new JsonObject
+        {
+            ["alpha_pattern"] = new JsonObject(),
+            ["auto_mapping"] = null,
+            ["base_model_name_or_path"] = baseModelNameOrPath,
+            ["bias"] = "none",
+            ["fan_in_fan_out"] = false,
+            ["inference_mode"] = true,
+            ["init_lora_weights"] = true,
+            ["layer_replication"] = null,
+            ["layers_pattern"] = null,
+            ["layers_to_transform"] = null,
+            ["loftq_config"] = new JsonObject(),
+            ["lora_alpha"] = config.Alpha,
+            ["lora_bias"] = false,
+            ["lora_dropout"] = config.Dropout,
+            ["megatron_config"] = null,
+            ["megatron_core"] = "megatron.core",
+            ["modules_to_save"] = null,
+            ["peft_type"] = "LORA",
+            ["r"] = config.Rank,
+            ["rank_pattern"] = new JsonObject(),
+            ["revision"] = null,
+            ["target_modules"] = targets,
+            ["task_type"] = "CAUSAL_LM",
+            ["use_dora"] = false,
+            ["use_rslora"] = config.UseRsLora,
+        };
+        return json.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    }
+
+    /// <summary>Reads and checks adapter_config.json.</summary>
+    public static LoraConfig ReadConfig(string directory)
+    {
+        string path = Path.Combine(directory, ConfigFileName);
+        if (!File.Exists(path)) throw new AdapterFormatException($"{directory}: no {ConfigFileName} (not a PEFT adapter folder)");
+        JsonObject root;
+        try
+        {
+            root = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new AdapterFormatException($"{path}: expected a JSON object");
+        }
+        catch (JsonException e)
+        {
+            throw new AdapterFormatException($"{path}: invalid JSON ({e.Message})");
+        }
+
+        string? Str(string field) => root[field] is JsonValue v && v.TryGetValue(out string? s) ? s : null;
+        bool True(string field) => root[field] is JsonValue v && v.TryGetValue(out bool b) && b;
+        bool NonEmpty(string field) => root[field] switch
+        {
+            null => false,
+            JsonObject o => o.Count > 0,
+            JsonArray a => a.Count > 0,
+            JsonValue v => !(v.TryGetValue(out string? s) && s.Length == 0),
+            _ => true,
+        };
+        void Refuse(bool condition, string field, string why)
+        {
+            if (condition) throw new AdapterFormatException($"{path}: field '{field}': {why}");
+        }
+
+        Refuse(Str("peft_type") is not "LORA", "peft_type", $"'{Str("peft_type") ?? "missing"}' adapters are not supported (only LORA)");
+        Refuse(Str("task_type") is not (null or "CAUSAL_LM"), "task_type", $"'{Str("task_type")}' is not a causal LM adapter");
+        Refuse(True("use_dora"), "use_dora", "DoRA adapters are not supported yet");
+        Refuse(True("fan_in_fan_out"), "fan_in_fan_out", "transposed (Conv1D-style) weights do not fit Llama-family models");
+        Refuse(True("lora_bias"), "lora_bias", "LoRA bias terms are not supported");
+        Refuse(Str("bias") is not (null or "none"), "bias", $"bias '{Str("bias")}' trains base biases, which Scalpel does not load from adapters");
+        Refuse(NonEmpty("modules_to_save"), "modules_to_save", "fully trained extra modules are not supported");
+        Refuse(NonEmpty("layers_to_transform"), "layers_to_transform", "adapters on a subset of layers are not supported");
+        Refuse(NonEmpty("rank_pattern"), "rank_pattern", "per-module ranks are not supported");
+        Refuse(NonEmpty("alpha_pattern"), "alpha_pattern", "per-module alphas are not supported");
+        Refuse(NonEmpty("layer_replication"), "layer_replication", "layer replication is not supported");
+
+        int rank = root["r"] is JsonValue r && r.TryGetValue(out int ri) ? ri : throw new AdapterFormatException($"{path}: field 'r' must be an integer");
+        float alpha = root["lora_alpha"] is JsonValue a && a.TryGetValue(out double ad) ? (float)ad : throw new AdapterFormatException($"{path}: field 'lora_alpha' must be a number");
+        float dropout = root["lora_dropout"] is JsonValue d && d.TryGetValue(out double dd) ? (float)dd : 0f;
+        IReadOnlyList<string> targets = root["target_modules"] switch
+        {
+            JsonArray list => list.Select(t => t is JsonValue tv && tv.TryGetValue(out string? ts) ? ts
+                : throw new AdapterFormatException($"{path}: field 'target_modules' must list module names")).ToList(),
+            JsonValue v when v.TryGetValue(out string? s) && s == "all-linear" => ["all-linear"],
+            JsonValue v when v.TryGetValue(out string? s) => throw new AdapterFormatException(
+                $"{path}: field 'target_modules': regular expressions ('{s}') are not supported; list the module names"),
+            _ => throw new AdapterFormatException($"{path}: field 'target_modules' is missing"),
+        };
+        var config = new LoraConfig { Rank = rank, Alpha = alpha, Dropout = dropout, UseRsLora = True("use_rslora"), TargetModules = targets };
+        try { config.ResolveTargets(); }
+        catch (ArgumentException e) { throw new AdapterFormatException($"{path}: {e.Message}"); }
+        return config;
+    }
+
+    /// <summary>
+    /// Applies the adapter in a folder to a model that has none yet: checks every tensor's name and shape against
+    /// the model before anything is loaded, so an adapter made for another model is refused whole.
+    /// </summary>
+    public static LoraConfig Load(DecoderModel model, string directory)
+    {
+        var config = ReadConfig(directory);
+        string weightsPath = Path.Combine(directory, WeightsFileName);
+        if (!File.Exists(weightsPath)) throw new AdapterFormatException($"{directory}: no {WeightsFileName}");
+        using var file = SafeTensorsFile.Open(weightsPath);
+
+        if (model.Lora is not null) throw new InvalidOperationException("the model already has a LoRA adapter");
+
+        // Expected tensors and shapes, from the model's own linears, before anything is applied.
+        var targets = config.ResolveTargets();
+        var expected = new Dictionary<string, int[]>();
+        foreach (var linear in model.Blocks.SelectMany(b => b.Linears))
+        {
+            if (!targets.Contains(linear.Name[(linear.Name.LastIndexOf('.') + 1)..])) continue;
+            expected[KeyPrefix + linear.Name + ".lora_A.weight"] = [config.Rank, linear.In];
+            expected[KeyPrefix + linear.Name + ".lora_B.weight"] = [linear.Out, config.Rank];
+        }
+        var stored = new Dictionary<string, string>();   // expected key → name in the file
+        foreach (var name in file.Tensors.Keys)
+        {
+            string key = name.Replace(".default.weight", ".weight");   // some writers keep the adapter name
+            if (!expected.ContainsKey(key))
+                throw new AdapterFormatException($"{weightsPath}: tensor '{name}' matches no LoRA module of this {model.Spec.Architecture} " +
+                                                 "(an adapter for another model, or other target modules than adapter_config.json says)");
+            stored[key] = name;
+        }
+        foreach (var (key, shape) in expected)
+        {
+            if (!stored.TryGetValue(key, out var name)) throw new AdapterFormatException($"{weightsPath}: tensor '{key}' is missing");
+            var info = file.Tensors[name];
+            if (!info.Shape.SequenceEqual(shape))
+                throw new AdapterFormatException($"{weightsPath}: tensor '{name}' has shape [{string.Join(", ", info.Shape)}], " +
+                                                 $"this model with r={config.Rank} needs [{string.Join(", ", shape)}]");
+        }
+
+        model.ApplyLora(config);
+        foreach (var (module, a, b) in model.LoraModules)
+        {
+            foreach (var (suffix, parameter) in new[] { (".lora_A.weight", a), (".lora_B.weight", b) })
+            {
+                var values = new float[parameter.Value.Length];
+                file.ReadAsF32(stored[KeyPrefix + module + suffix], values);
+                model.Backend.Upload(parameter.Value, values);
+            }
+        }
+        return config;
+    }
+}
