@@ -1,4 +1,6 @@
+using System.Globalization;
 using Scalpel.Backends;
+using Scalpel.IO;
 using Scalpel.Models;
 using Scalpel.Tensors;
 
@@ -75,6 +77,58 @@ public sealed class Trainer : IDisposable
                 p.Decays ? Options.WeightDecay : 0f, Step);
 
         return new StepResult(Step, lossSum / totalWeight, norm, lr, microBatches.Sum(b => b.Count));
+    }
+
+    /// <summary>
+    /// Saves what resuming needs besides the weights: AdamW moments (<c>&lt;param&gt;.exp_avg</c>,
+    /// <c>.exp_avg_sq</c>), the step count and the dropout-mask stream, in one safetensors file written atomically.
+    /// </summary>
+    public void SaveState(string path)
+    {
+        var writer = new SafeTensorsWriter();
+        foreach (var (p, m, v) in _state)
+        {
+            writer.Add(p.Name + ".exp_avg", DType.F32, p.Value.Shape, Download(m));
+            writer.Add(p.Name + ".exp_avg_sq", DType.F32, p.Value.Shape, Download(v));
+        }
+        writer.Save(path, new Dictionary<string, string>
+        {
+            ["step"] = Step.ToString(CultureInfo.InvariantCulture),
+            // Dropout masks are drawn from (seed, forward count): restoring it makes resumed masks the same.
+            ["forward_count"] = _model.ForwardCount.ToString(CultureInfo.InvariantCulture),
+            ["dropout_seed"] = _model.DropoutSeed.ToString(CultureInfo.InvariantCulture),
+        });
+    }
+
+    /// <summary>Restores <see cref="SaveState"/>'s file; every trainable parameter must be there with its shape.</summary>
+    public void LoadState(string path)
+    {
+        using var file = SafeTensorsFile.Open(path);
+        if (!file.Metadata.TryGetValue("step", out var stepText) || !int.TryParse(stepText, CultureInfo.InvariantCulture, out int step) || step < 0)
+            throw new SafeTensorsFormatException($"{path}: optimizer state has no valid 'step' metadata");
+        foreach (var (p, m, v) in _state)
+        {
+            foreach (var (suffix, tensor) in new[] { (".exp_avg", m), (".exp_avg_sq", v) })
+            {
+                if (!file.Tensors.TryGetValue(p.Name + suffix, out var info) || !info.Shape.SequenceEqual(p.Value.Shape))
+                    throw new SafeTensorsFormatException($"{path}: optimizer state for '{p.Name}{suffix}' is missing or has another shape");
+                var values = new float[tensor.Length];
+                file.ReadAsF32(p.Name + suffix, values);
+                _be.Upload(tensor, values);
+            }
+        }
+        Step = step;
+        if (file.Metadata.TryGetValue("forward_count", out var fc) && ulong.TryParse(fc, CultureInfo.InvariantCulture, out ulong count))
+            _model.ForwardCount = count;
+        if (file.Metadata.TryGetValue("dropout_seed", out var ds) && ulong.TryParse(ds, CultureInfo.InvariantCulture, out ulong seed))
+            _model.DropoutSeed = seed;
+    }
+
+    private float[] Download(Tensor t)
+    {
+        var values = new float[t.Length];
+        _be.Download(t, values);
+        return values;
     }
 
     public void Dispose()
