@@ -1,3 +1,4 @@
+using Scalpel.Adapters;
 using Scalpel.Cli.Commands;
 using Scalpel.IO;
 using Scalpel.Models;
@@ -18,6 +19,7 @@ public static class Program
     [
         ("demo", "demo [--work DIR]            tiny end-to-end check: random Llama checkpoint, LoRA fine-tune, accuracy before/after", DemoCommand.Run),
         ("inspect", "inspect MODEL_DIR            architecture, shapes and tensors of a Hugging Face checkpoint folder", InspectCommand.Run),
+        ("export", "export merged --model DIR [--adapter DIR] --out DIR [--dtype bf16|f16|f32]   fold an adapter into its base", ExportCommand.Run),
     ];
 
     public static string Usage =>
@@ -40,8 +42,8 @@ public static class Program
             Console.Error.WriteLine($"scalpel: {e.Message}");
             return 2;
         }
-        catch (Exception e) when (e is ModelConfigException or SafeTensorsFormatException or IOException or UnauthorizedAccessException
-                                      or ArgumentException or FormatException)
+        catch (Exception e) when (e is ModelConfigException or SafeTensorsFormatException or AdapterFormatException or IOException
+                                      or UnauthorizedAccessException or ArgumentException or FormatException)
         {
             Console.Error.WriteLine($"scalpel: {e.Message}");
             return 1;

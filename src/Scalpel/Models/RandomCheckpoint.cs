@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using Scalpel.IO;
 using Scalpel.Tensors;
 
@@ -60,34 +59,10 @@ public static class RandomCheckpoint
         Add("model.norm.weight", [d], Norm);
         if (!spec.TieWordEmbeddings) Add("lm_head.weight", [spec.VocabSize, d], Matrix);
 
-        var names = weights.Keys.ToList();
-        if (shards <= 1)
-        {
-            var writer = new SafeTensorsWriter();
-            foreach (var n in names) writer.Add(n, storeAs, shapes[n], weights[n]);
-            writer.Save(Path.Combine(directory, "model.safetensors"), new Dictionary<string, string> { ["format"] = "pt" });
-        }
-        else
-        {
-            var map = new JsonObject();
-            for (int s = 0; s < shards; s++)
-            {
-                string file = $"model-{s + 1:D5}-of-{shards:D5}.safetensors";
-                var writer = new SafeTensorsWriter();
-                for (int i = s; i < names.Count; i += shards)
-                {
-                    writer.Add(names[i], storeAs, shapes[names[i]], weights[names[i]]);
-                    map[names[i]] = file;
-                }
-                writer.Save(Path.Combine(directory, file), new Dictionary<string, string> { ["format"] = "pt" });
-            }
-            var index = new JsonObject
-            {
-                ["metadata"] = new JsonObject { ["total_size"] = 0 },
-                ["weight_map"] = map,
-            };
-            File.WriteAllText(Path.Combine(directory, "model.safetensors.index.json"), index.ToJsonString());
-        }
+        long totalBytes = weights.Values.Sum(w => (long)w.Length) * storeAs.SizeOf();
+        long maxShardBytes = shards <= 1 ? long.MaxValue : (totalBytes + shards - 1) / shards;
+        CheckpointWriter.Write(directory, weights.Select(kv => new CheckpointTensor(kv.Key, shapes[kv.Key], () => kv.Value)).ToList(),
+            storeAs, maxShardBytes);
         return weights;
     }
 

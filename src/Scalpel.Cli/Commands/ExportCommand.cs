@@ -1,0 +1,61 @@
+using Scalpel.Adapters;
+using Scalpel.IO;
+using Scalpel.Models;
+using Scalpel.Tensors;
+
+namespace Scalpel.Cli.Commands;
+
+/// <summary><c>scalpel export merged</c>: fold an adapter into its base and write a plain Hugging Face folder.</summary>
+internal static class ExportCommand
+{
+    private const string Usage = "usage: scalpel export merged --model DIR [--adapter DIR] --out DIR [--dtype bf16|f16|f32] [--max-shard-size BYTES|NGB|NMB]";
+
+    public static int Run(string[] args)
+    {
+        if (args is not ["merged", .. var rest]) throw new UsageException(Usage);
+        string? model = null, adapter = null, output = null, dtype = null;
+        long maxShard = CheckpointWriter.DefaultMaxShardBytes;
+        for (int i = 0; i < rest.Length; i++)
+        {
+            string Value() => i + 1 < rest.Length ? rest[++i] : throw new UsageException($"{rest[i]} needs a value\n{Usage}");
+            switch (rest[i])
+            {
+                case "--model": model = Value(); break;
+                case "--adapter": adapter = Value(); break;
+                case "--out": output = Value(); break;
+                case "--dtype": dtype = Value(); break;
+                case "--max-shard-size": maxShard = ParseSize(Value()); break;
+                default: throw new UsageException($"unknown option '{rest[i]}'\n{Usage}");
+            }
+        }
+        if (model is null || output is null) throw new UsageException(Usage);
+        if (!Directory.Exists(model)) throw new IOException($"{model}: no such model folder");
+
+        DType storeAs;
+        using (var reader = CheckpointReader.Open(model))
+        {
+            storeAs = dtype switch
+            {
+                null => reader.Info(reader.TensorNames.First()).DType,
+                "bf16" or "bfloat16" => DType.BF16,
+                "f16" or "float16" => DType.F16,
+                "f32" or "float32" => DType.F32,
+                _ => throw new UsageException($"--dtype must be bf16, f16 or f32, not '{dtype}'"),
+            };
+        }
+        // Merge in F32 whatever the stored precision, then round once to the output dtype.
+        using var loaded = DecoderModel.Load(model, precision: WeightPrecision.F32);
+        if (adapter is not null) PeftAdapter.Load(loaded, adapter);
+        MergedExport.Write(loaded, model, output, storeAs, maxShard);
+        Console.WriteLine(Path.GetFullPath(output));
+        return 0;
+    }
+
+    private static long ParseSize(string text)
+    {
+        string t = text.Trim().ToUpperInvariant();
+        long unit = t.EndsWith("GB") ? 1_000_000_000 : t.EndsWith("MB") ? 1_000_000 : t.EndsWith("KB") ? 1_000 : 1;
+        string digits = unit == 1 ? t : t[..^2];
+        return long.TryParse(digits, out long n) && n > 0 ? n * unit : throw new UsageException($"--max-shard-size: '{text}' is not a size like 2GB");
+    }
+}

@@ -1,0 +1,69 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Scalpel.IO;
+using Scalpel.Models;
+using Scalpel.Tensors;
+
+namespace Scalpel.Adapters;
+
+/// <summary>
+/// The base model with its LoRA adapter folded in (W ← W + scaling · B·A) as a plain Hugging Face folder:
+/// config.json, tokenizer and generation files copied from the base, weights in the chosen dtype, sharded with an
+/// index above the shard size. Written to a temp folder and renamed, so the output is never half-written.
+/// </summary>
+public static class MergedExport
+{
+    /// <summary>Files of a model folder that travel with the weights.</summary>
+    public static readonly string[] CompanionFiles =
+    [
+        "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model", "vocab.json", "merges.txt",
+        "added_tokens.json", "generation_config.json", "chat_template.jinja", "chat_template.json",
+    ];
+
+    public static void Write(DecoderModel model, string sourceDirectory, string outputDirectory, DType storeAs,
+        long maxShardBytes = CheckpointWriter.DefaultMaxShardBytes)
+    {
+        if (Directory.Exists(outputDirectory) && Directory.EnumerateFileSystemEntries(outputDirectory).Any())
+            throw new IOException($"{outputDirectory}: already exists and is not empty; choose another --out or remove it");
+        string full = Path.GetFullPath(outputDirectory);
+        string temp = full.TrimEnd(Path.DirectorySeparatorChar) + ".tmp-" + Guid.NewGuid().ToString("N")[..8];
+        try
+        {
+            var adapted = model.Blocks.SelectMany(b => b.Linears).Where(l => l.Lora is not null).ToDictionary(l => l.Weight.Name);
+            var tensors = model.Parameters
+                .Where(p => !p.Name.Contains(".lora_", StringComparison.Ordinal))
+                .Select(p => new CheckpointTensor(p.Name, p.Value.Shape, () => MergedValues(model, p, adapted.GetValueOrDefault(p.Name))))
+                .ToList();
+            CheckpointWriter.Write(temp, tensors, storeAs, maxShardBytes);
+
+            var config = JsonNode.Parse(File.ReadAllText(Path.Combine(sourceDirectory, "config.json")))!.AsObject();
+            config["torch_dtype"] = storeAs switch { DType.BF16 => "bfloat16", DType.F16 => "float16", _ => "float32" };
+            File.WriteAllText(Path.Combine(temp, "config.json"), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            foreach (var name in CompanionFiles)
+            {
+                string source = Path.Combine(sourceDirectory, name);
+                if (File.Exists(source)) File.Copy(source, Path.Combine(temp, name));
+            }
+            if (Directory.Exists(full)) Directory.Delete(full);
+            Directory.Move(temp, full);
+        }
+        finally
+        {
+            if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
+        }
+    }
+
+    private static float[] MergedValues(DecoderModel model, Parameter p, Linear? linear)
+    {
+        var be = model.Backend;
+        var values = new float[p.Value.Length];
+        be.Download(p.Value, values);
+        if (linear?.Lora is not { } lora) return values;
+        using var delta = be.Allocate(DType.F32, linear.Out, linear.In);
+        be.MatMul(delta, lora.B.Value, false, lora.A.Value, false, alpha: lora.Scaling);   // s·B·A  [out, in]
+        var d = new float[delta.Length];
+        be.Download(delta, d);
+        System.Numerics.Tensors.TensorPrimitives.Add(values, d, values);
+        return values;
+    }
+}
