@@ -15,6 +15,7 @@ internal sealed class ConfigValues
     internal sealed record Entry(YamlNode Node, string Where, bool FromOverride);
 
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+    private readonly List<string> _overrides = [];
 
     private ConfigValues(string sourceName, string baseDirectory)
     {
@@ -25,6 +26,22 @@ internal sealed class ConfigValues
     public string SourceName { get; }
     public string BaseDirectory { get; }
     public List<string> Errors { get; } = [];
+    /// <summary>The errors in reading order: YAML lines top to bottom, then overrides left to right, then missing fields.</summary>
+    public IReadOnlyList<string> SortedErrors() =>
+        Errors.OrderBy(e =>
+        {
+            if (e.StartsWith(SourceName + ":", StringComparison.Ordinal))
+            {
+                var rest = e.AsSpan(SourceName.Length + 1);
+                int digits = 0;
+                while (digits < rest.Length && char.IsAsciiDigit(rest[digits])) digits++;
+                if (digits > 0 && long.TryParse(rest[..digits], out long line)) return (0, line);
+            }
+            for (int i = 0; i < _overrides.Count; i++)
+                if (e.StartsWith($"--set {_overrides[i]}:", StringComparison.Ordinal)) return (1, i);
+            return (2, 0L);
+        }).ToList();
+
     /// <summary>The text is not YAML at all: field checks would only add noise.</summary>
     public bool Unreadable { get; private set; }
 
@@ -33,6 +50,7 @@ internal sealed class ConfigValues
         var values = new ConfigValues(sourceName, baseDirectory);
         if (values.LoadYaml(yaml) is { } root)
             values.Flatten(root, "", node => $"{sourceName}:{node.Start.Line}", fromOverride: false);
+        values._overrides.AddRange(overrides);
         foreach (string assignment in overrides) values.ApplyOverride(assignment);
         return values;
     }

@@ -46,7 +46,7 @@ public sealed record TrainConfig
         var values = ConfigValues.Read(yaml, sourceName, baseDirectory, overrides ?? []);
         if (values.Unreadable) throw new TrainConfigException(sourceName, values.Errors);
         var config = TrainConfigBuilder.Build(values);
-        if (values.Errors.Count > 0) throw new TrainConfigException(sourceName, values.Errors);
+        if (values.Errors.Count > 0) throw new TrainConfigException(sourceName, values.SortedErrors());
         return config;
     }
 

@@ -83,7 +83,7 @@ internal static class TrainConfigYaml
 
     private static string Num(int? n) => n is { } v ? v.ToString(CultureInfo.InvariantCulture) : "null";
 
-    private static string Num(double? d) => d is { } v ? v.ToString("R", CultureInfo.InvariantCulture) : "null";
+    private static string Num(double? d) => d is { } v ? v.ToString("R", CultureInfo.InvariantCulture).Replace('E', 'e') : "null";
 
     /// <summary>A YAML double-quoted scalar: backslash, quote and control characters escaped.</summary>
     internal static string Str(string? s)

@@ -476,6 +476,22 @@ public class TrainConfigTests
     }
 
     [Fact]
+    public void ErrorsComeInReadingOrder()
+    {
+        var e = Fails("training:\n  lr: 0\nlora:\n  rank: 0\nmodel:\n  path: m\n  precison: x\n", "lora.alpha=0", "data.format=csv");
+        Assert.Equal(
+        [
+            "config.yaml:2: training.lr: must be > 0, got 0",
+            "config.yaml:4: lora.rank: must be at least 1, got 0",
+            "config.yaml:7: model.precison: unknown field (did you mean 'model.precision'?)",
+            "--set lora.alpha=0: lora.alpha: must be > 0, got 0",
+            "--set data.format=csv: data.format: unknown value 'csv'; allowed: auto, chat, alpaca, sharegpt, prompt_completion, text, preference",
+            "config.yaml: data.train: required field is missing",
+            "config.yaml: output.dir: required field is missing",
+        ], e.Errors.Select(Tail));
+    }
+
+    [Fact]
     public void EditDistanceCountsSwapsAsOneEdit()
     {
         Assert.Equal(1, ConfigSchema.EditDistance("lrr", "lr"));
