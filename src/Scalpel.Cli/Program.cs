@@ -18,6 +18,7 @@ public static class Program
     [
         ("demo", "demo [--work DIR]            tiny end-to-end check: random Llama checkpoint, LoRA fine-tune, accuracy before/after", DemoCommand.Run),
         ("inspect", "inspect MODEL_DIR            architecture, shapes and tensors of a Hugging Face checkpoint folder", InspectCommand.Run),
+        ("runs", "runs [show ID] [--json]      training runs: status, best validation loss, duration (--home DIR; default $SCALPEL_HOME or ~/.scalpel)", RunsCommand.Run),
     ];
 
     public static string Usage =>
