@@ -42,6 +42,9 @@ internal static class ConfigSchema
     /// <summary>" (did you mean 'training.lr'?)" for a near miss, else the names that are allowed there.</summary>
     public static string Suggest(string unknownPath)
     {
+        var sameButCase = Fields.Concat(Sections).FirstOrDefault(p => p.Equals(unknownPath, StringComparison.OrdinalIgnoreCase));
+        if (sameButCase is not null) return $" (did you mean '{sameButCase}'?)";
+
         string parent = Parent(unknownPath);
         string leaf = parent.Length == 0 ? unknownPath : unknownPath[(parent.Length + 1)..];
         string Full(string name) => parent.Length == 0 ? name : parent + "." + name;
@@ -55,8 +58,8 @@ internal static class ConfigSchema
         if (near.Name is not null) return $" (did you mean '{Full(near.Name)}'?)";
 
         // The right name in the wrong section: training.rank → lora.rank.
-        var elsewhere = Fields.Concat(Sections).FirstOrDefault(p => p.EndsWith("." + leaf, StringComparison.Ordinal) || p == leaf);
-        if (elsewhere is not null) return $" (did you mean '{elsewhere}'?)";
+        var elsewhere = Fields.Concat(Sections).Where(p => p.EndsWith("." + leaf, StringComparison.Ordinal) || p == leaf).ToList();
+        if (elsewhere.Count > 0) return $" (did you mean {string.Join(" or ", elsewhere.Select(p => $"'{p}'"))}?)";
 
         string where = parent.Length == 0 ? "at the top level" : $"in '{parent}'";
         return $"; known {where}: {string.Join(", ", siblings)}";

@@ -94,7 +94,7 @@ internal sealed class ConfigValues
             return;
         }
         string key = assignment[..eq].Trim();
-        string text = assignment[(eq + 1)..];
+        string text = assignment[(eq + 1)..].Trim();
         if (!ConfigSchema.IsField(key) && !ConfigSchema.IsSection(key))
         {
             Errors.Add($"{where}: {key}: unknown field{ConfigSchema.Suggest(key)}");

@@ -168,6 +168,14 @@ public class TrainConfigTests
     }
 
     [Fact]
+    public void AFieldInTheWrongSectionSuggestsEverySectionThatHasIt()
+    {
+        var e = Fails(Minimal, "training.interval=5", "Training.lr=1");
+        Assert.Contains("--set training.interval=5: training.interval: unknown field (did you mean 'validation.interval' or 'checkpoints.interval'?)", e.Errors);
+        Assert.Contains(e.Errors, m => m.Contains("Training.lr: unknown field (did you mean 'training.lr'?)"));
+    }
+
+    [Fact]
     public void WrongTypesAreErrorsWithTheFieldAndLine()
     {
         var e = Fails(Minimal + """
