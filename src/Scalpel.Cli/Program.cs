@@ -2,6 +2,7 @@ using Scalpel.Adapters;
 using Scalpel.Cli.Commands;
 using Scalpel.IO;
 using Scalpel.Models;
+using Scalpel.Training.Config;
 
 namespace Scalpel.Cli;
 
@@ -19,7 +20,11 @@ public static class Program
     [
         ("demo", "demo [--work DIR]            tiny end-to-end check: random Llama checkpoint, LoRA fine-tune, accuracy before/after", DemoCommand.Run),
         ("inspect", "inspect MODEL_DIR            architecture, shapes and tensors of a Hugging Face checkpoint folder", InspectCommand.Run),
+<<<<<<< HEAD
         ("export", "export merged --model DIR [--adapter DIR] --out DIR [--dtype bf16|f16|f32]   fold an adapter into its base", ExportCommand.Run),
+=======
+        ("runs", "runs [show ID] [--json]      training runs: status, best validation loss, duration (--home DIR; default $SCALPEL_HOME or ~/.scalpel)", RunsCommand.Run),
+>>>>>>> helper/train
     ];
 
     public static string Usage =>
@@ -42,7 +47,7 @@ public static class Program
             Console.Error.WriteLine($"scalpel: {e.Message}");
             return 2;
         }
-        catch (Exception e) when (e is ModelConfigException or SafeTensorsFormatException or AdapterFormatException or IOException
+        catch (Exception e) when (e is ModelConfigException or SafeTensorsFormatException or AdapterFormatException or TrainConfigException or IOException
                                       or UnauthorizedAccessException or ArgumentException or FormatException)
         {
             Console.Error.WriteLine($"scalpel: {e.Message}");

@@ -1,0 +1,62 @@
+using Scalpel.Models;
+
+namespace Scalpel.Training.Config;
+
+/// <summary>How training changes the model (<c>method</c>). QLoRA arrives with its own issue.</summary>
+public enum TrainingMethod { Lora, Full }
+
+/// <summary>The dataset file's layout (<c>data.format</c>); <see cref="Auto"/> lets the data layer detect it.</summary>
+public enum DataFormat { Auto, Chat, Alpaca, ShareGpt, PromptCompletion, Text, Preference }
+
+/// <summary>Which tokens carry loss (<c>data.train_on</c>).</summary>
+public enum TrainOn { Assistant, All, LastAssistant }
+
+/// <summary>What happens to an example longer than <c>data.max_length</c> (<c>data.truncation</c>).</summary>
+public enum Truncation { Drop, TruncatePromptLeft, TruncateAnswer }
+
+/// <summary>Learning-rate shape after warmup (<c>training.schedule</c>).</summary>
+public enum LrScheduleKind { Cosine, Linear, Constant }
+
+/// <summary>What early stopping watches (<c>validation.early_stopping.metric</c>).</summary>
+public enum EarlyStoppingMetric { ValLoss, ValAccuracy }
+
+/// <summary>The YAML spelling of every enum value the config accepts, in the order the docs list them.</summary>
+public static class TrainConfigNames
+{
+    internal static readonly (string Name, WeightPrecision Value)[] Precision =
+        [("auto", WeightPrecision.Auto), ("f32", WeightPrecision.F32), ("bf16", WeightPrecision.BF16)];
+    internal static readonly (string Name, TrainingMethod Value)[] Method =
+        [("lora", TrainingMethod.Lora), ("full", TrainingMethod.Full)];
+    internal static readonly (string Name, DataFormat Value)[] Format =
+    [
+        ("auto", DataFormat.Auto), ("chat", DataFormat.Chat), ("alpaca", DataFormat.Alpaca), ("sharegpt", DataFormat.ShareGpt),
+        ("prompt_completion", DataFormat.PromptCompletion), ("text", DataFormat.Text), ("preference", DataFormat.Preference),
+    ];
+    internal static readonly (string Name, TrainOn Value)[] TrainOnValues =
+        [("assistant", TrainOn.Assistant), ("all", TrainOn.All), ("last_assistant", TrainOn.LastAssistant)];
+    internal static readonly (string Name, Truncation Value)[] TruncationValues =
+        [("drop", Truncation.Drop), ("truncate_prompt_left", Truncation.TruncatePromptLeft), ("truncate_answer", Truncation.TruncateAnswer)];
+    internal static readonly (string Name, LrScheduleKind Value)[] Schedule =
+        [("cosine", LrScheduleKind.Cosine), ("linear", LrScheduleKind.Linear), ("constant", LrScheduleKind.Constant)];
+    internal static readonly (string Name, EarlyStoppingMetric Value)[] Metric =
+        [("val_loss", EarlyStoppingMetric.ValLoss), ("val_accuracy", EarlyStoppingMetric.ValAccuracy)];
+
+    /// <summary>Values that are known but not implemented yet, with the reason shown to the user.</summary>
+    internal static readonly IReadOnlyDictionary<string, string> NotYetSupportedMethods =
+        new Dictionary<string, string> { ["qlora"] = "is not supported yet (it arrives with its own issue)" };
+
+    public static string Name(WeightPrecision v) => NameOf(Precision, v);
+    public static string Name(TrainingMethod v) => NameOf(Method, v);
+    public static string Name(DataFormat v) => NameOf(Format, v);
+    public static string Name(TrainOn v) => NameOf(TrainOnValues, v);
+    public static string Name(Truncation v) => NameOf(TruncationValues, v);
+    public static string Name(LrScheduleKind v) => NameOf(Schedule, v);
+    public static string Name(EarlyStoppingMetric v) => NameOf(Metric, v);
+
+    private static string NameOf<T>((string Name, T Value)[] table, T value) where T : struct, Enum
+    {
+        foreach (var (name, v) in table)
+            if (EqualityComparer<T>.Default.Equals(v, value)) return name;
+        throw new ArgumentOutOfRangeException(nameof(value), value, null);
+    }
+}
