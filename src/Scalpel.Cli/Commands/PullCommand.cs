@@ -99,7 +99,7 @@ internal static class PullCommand
     {
         private readonly Lock _lock = new();
         private readonly Stopwatch _clock = Stopwatch.StartNew();
-        private long _lastDraw = long.MinValue / 2, _bytes, _totalSize, _startBytes = -1;
+        private long _lastDraw, _bytes, _totalSize, _startBytes = -1;
         private int _statusWidth, _files, _filesDone;
         private string? _current;
 

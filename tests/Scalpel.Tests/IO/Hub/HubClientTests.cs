@@ -10,7 +10,8 @@ public class HubClientTests
     public async Task FullDownloadLaysOutTheHubCache()
     {
         using var bed = new HubTestBed();
-        string snapshot = await bed.Pull();
+        var log = new ProgressLog();
+        string snapshot = await bed.Pull(progress: log);
 
         Assert.Equal(bed.Snapshot(bed.Main), snapshot);
         Assert.Equal(bed.Main, File.ReadAllText(Path.Combine(bed.RepoFolder, "refs", "main")));
@@ -32,6 +33,12 @@ public class HubClientTests
         Assert.Single(bed.Hub.Requests, r => r.Cdn && r.Method == "GET");
         Assert.Single(bed.Hub.BodyRequests("config.json"));
         Assert.All(bed.Hub.Requests, r => Assert.Null(r.Authorization));
+        // Sizes come from the HEAD answers (X-Linked-Size for LFS, Content-Length otherwise) and are reported.
+        var done = log.Events.Where(e => e.Kind == HubProgressKind.FileDone).ToDictionary(e => e.File!);
+        Assert.Equal(bed.MainFiles.Keys.Order(), done.Keys.Order());
+        Assert.All(bed.MainFiles, f => Assert.Equal(f.Value.Content.Length, done[f.Key].FileSize));
+        var planned = Assert.Single(log.Events, e => e.Kind == HubProgressKind.Planned);
+        Assert.Equal(bed.MainFiles.Values.Sum(f => (long)f.Content.Length), planned.TotalSize);
     }
 
     [Fact]
@@ -236,6 +243,49 @@ public class HubClientTests
         Assert.Equal("bytes=500000-", get.Range);
         Assert.Equal(bed.Weights, File.ReadAllBytes(Path.Combine(snapshot, "model.safetensors")));
         Assert.False(File.Exists(bed.Blob(weights) + ".incomplete"));
+    }
+
+    [Fact]
+    public async Task BadBytesKeptFromAnEarlierRunAreCaughtAndFetchedAgain()
+    {
+        using var bed = new HubTestBed();
+        var weights = bed.MainFiles["model.safetensors"];
+        Directory.CreateDirectory(Path.Combine(bed.RepoFolder, "blobs"));
+        File.WriteAllBytes(bed.Blob(weights) + ".incomplete", new byte[400_000]);   // resumable, but wrong
+
+        string snapshot = await bed.Pull();
+        var gets = bed.Hub.BodyRequests("model.safetensors");
+        Assert.Equal(["bytes=400000-", null], gets.Select(g => g.Range));   // the checksum fails once, then a fresh start
+        Assert.Equal(bed.Weights, File.ReadAllBytes(Path.Combine(snapshot, "model.safetensors")));
+    }
+
+    [Fact]
+    public async Task ACompletePartialFileNeedsNoTransfer()
+    {
+        using var bed = new HubTestBed();
+        var weights = bed.MainFiles["model.safetensors"];
+        Directory.CreateDirectory(Path.Combine(bed.RepoFolder, "blobs"));
+        File.WriteAllBytes(bed.Blob(weights) + ".incomplete", bed.Weights);   // killed between the last byte and the rename
+
+        string snapshot = await bed.Pull();
+        Assert.Empty(bed.Hub.BodyRequests("model.safetensors"));
+        Assert.Equal(bed.Weights, File.ReadAllBytes(Path.Combine(snapshot, "model.safetensors")));
+    }
+
+    [Fact]
+    public async Task PullRequestRefsAndAwkwardFileNames()
+    {
+        using var bed = new HubTestBed();
+        string pr = bed.Hub.AddCommit(HubTestBed.RepoId, new Dictionary<string, FakeHub.FakeFile>
+        {
+            ["config.json"] = FakeHub.FakeFile.Text("{}"),
+            ["sub dir/naïve #1.txt"] = FakeHub.FakeFile.Text("x"),
+        }, "refs/pr/1");
+        string snapshot = await bed.Pull(bed.Options(revision: "refs/pr/1"));
+        Assert.Equal(bed.Snapshot(pr), snapshot);
+        Assert.Equal(pr, File.ReadAllText(Path.Combine(bed.RepoFolder, "refs", "refs", "pr", "1")));   // as huggingface_hub stores it
+        Assert.Equal("x", File.ReadAllText(Path.Combine(snapshot, "sub dir", "naïve #1.txt")));
+        Assert.Contains(bed.Hub.Requests, r => r.Path.Contains("/revision/refs%2Fpr%2F1"));
     }
 
     [Fact]

@@ -30,6 +30,7 @@ internal sealed class HubTestBed : IDisposable
             ["tokenizer_config.json"] = FakeFile.Text("""{"bos_token": "<s>", "eos_token": "</s>"}"""),
             ["model.safetensors"] = V1Files["model.safetensors"],
             ["original/params.json"] = FakeFile.Text("""{"dim": 64}"""),
+            ["docs/read me ü.md"] = FakeFile.Text("# an awkward name\n"),
         };
         V1 = Hub.AddCommit(RepoId, V1Files, "v1", "v1.0");
         Main = Hub.AddCommit(RepoId, MainFiles, "main");
