@@ -235,15 +235,22 @@ public sealed partial class HubClient : IDisposable
         WithRetryAsync(s, $"{s.Label}: {path}", unreachableIsFinal: false, async watchdog =>
         {
             // Like huggingface_hub: redirects on the same host are followed; a redirect to a CDN is not, its headers carry
-            // the metadata (X-Linked-Etag, X-Linked-Size).
-            using var response = await SendAsync(s, HttpMethod.Head, ResolveUrl(s, path), 0, followCrossHost: false, watchdog.Token).ConfigureAwait(false);
+            // the metadata (X-Linked-Etag, X-Linked-Size). Headers of followed redirects are kept as a fallback.
+            string? hopLinked = null, hopSize = null, hopEtag = null;
+            using var response = await SendAsync(s, HttpMethod.Head, ResolveUrl(s, path), 0, followCrossHost: false, watchdog.Token,
+                onRedirect: hop =>
+                {
+                    hopLinked ??= Header(hop, "X-Linked-Etag");
+                    hopSize ??= Header(hop, "X-Linked-Size");
+                    hopEtag ??= Header(hop, "ETag");
+                }).ConfigureAwait(false);
             int code = (int)response.StatusCode;
             if (code is < 200 or >= 400) throw StatusError(s, response, path);
-            string? linked = Header(response, "X-Linked-Etag");
-            string? etag = NormalizeEtag(linked ?? Header(response, "ETag"));
+            string? linked = Header(response, "X-Linked-Etag") ?? hopLinked;
+            string? etag = NormalizeEtag(linked ?? Header(response, "ETag") ?? hopEtag);
             if (etag is null) throw new HubException($"{s.Label}: {path}: the hub sent no ETag", HubFailure.Permanent);
             if (!IsSafeFileName(etag)) throw new HubException($"{s.Label}: {path}: unexpected ETag '{etag}'", HubFailure.Permanent);
-            long? size = ParseSize(Header(response, "X-Linked-Size")) ?? (code < 300 ? response.Content.Headers.ContentLength : null);
+            long? size = ParseSize(Header(response, "X-Linked-Size") ?? hopSize) ?? (code < 300 ? response.Content.Headers.ContentLength : null);
             return new FileMeta(path, etag, size, linked is not null && Sha256Hex().IsMatch(etag));
         }, ct);
 
@@ -388,7 +395,8 @@ public sealed partial class HubClient : IDisposable
     /// port), so a redirect to a CDN carries none. With <paramref name="followCrossHost"/> false a redirect to another
     /// host is returned as the answer.
     /// </summary>
-    private async Task<HttpResponseMessage> SendAsync(Session s, HttpMethod method, Uri url, long rangeFrom, bool followCrossHost, CancellationToken ct)
+    private async Task<HttpResponseMessage> SendAsync(Session s, HttpMethod method, Uri url, long rangeFrom, bool followCrossHost, CancellationToken ct,
+                                                      Action<HttpResponseMessage>? onRedirect = null)
     {
         for (int hop = 0; ; hop++)
         {
@@ -409,6 +417,7 @@ public sealed partial class HubClient : IDisposable
                     throw new HubException($"{s.Label}: the hub redirected to an unusable location", HubFailure.Permanent);
                 }
                 if (!followCrossHost && !SameHost(next, url)) return response;
+                onRedirect?.Invoke(response);
                 response.Dispose();
                 if (hop >= MaxRedirects) throw new HubException($"{s.Label}: more than {MaxRedirects} redirects from {url.GetLeftPart(UriPartial.Path)}", HubFailure.Permanent);
                 url = next;

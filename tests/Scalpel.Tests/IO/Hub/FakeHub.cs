@@ -73,6 +73,8 @@ public sealed class FakeHub : IDisposable
     public ConcurrentDictionary<string, Repo> Repos { get; } = new();
     public string? RequiredToken { get; set; }
     public bool IgnoreRange { get; set; }
+    /// <summary>Redirect LFS files to a relative /cdn/ path on the hub's own host (as a mirror might) instead of the CDN port.</summary>
+    public bool LfsOnSameHost { get; set; }
     public TimeSpan BodyDelay { get; set; }
     public ConcurrentDictionary<string, int> InterruptAfter { get; } = new();
     public ConcurrentDictionary<string, int> StallAfter { get; } = new();
@@ -97,7 +99,7 @@ public sealed class FakeHub : IDisposable
 
     /// <summary>Requests for one file's body (GETs on the CDN or the resolve-cache path).</summary>
     public List<Request> BodyRequests(string path) =>
-        Requests.Where(r => r.Method == "GET" && (r.Cdn ? r.Path.EndsWith("name=" + Uri.EscapeDataString(path), StringComparison.Ordinal)
+        Requests.Where(r => r.Method == "GET" && (r.Path.StartsWith("/cdn/", StringComparison.Ordinal) ? r.Path.EndsWith("name=" + Uri.EscapeDataString(path), StringComparison.Ordinal)
                                                          : r.Path.StartsWith("/api/resolve-cache/", StringComparison.Ordinal) && r.Path.EndsWith("/" + path, StringComparison.Ordinal)))
                 .ToList();
 
@@ -145,12 +147,12 @@ public sealed class FakeHub : IDisposable
         if (Interlocked.Increment(ref _requestCount) > MaxRequests) { Finish(response, 400, "too many requests in one test"); return; }
 
         string path = raw.Split('?')[0];
-        if (cdn)
+        if (cdn || (LfsOnSameHost && path.StartsWith("/cdn/", StringComparison.Ordinal)))
         {
             if (path.StartsWith("/cdn/", StringComparison.Ordinal) && _lfsBySha.TryGetValue(path[5..], out var blob))
             {
                 string name = Uri.UnescapeDataString(raw.Contains("?name=") ? raw[(raw.IndexOf("?name=", StringComparison.Ordinal) + 6)..] : "");
-                response.Headers["ETag"] = $"\"{blob.Sha256}\"";
+                response.Headers["ETag"] = $"\"cdn-{blob.Sha256[..16]}\"";   // a CDN has its own ETags
                 await ServeBody(request, response, blob, name);
             }
             else Finish(response, 404, "no such object");
@@ -226,7 +228,7 @@ public sealed class FakeHub : IDisposable
                 response.Headers["X-Linked-Etag"] = $"\"{entry.Sha256}\"";
                 response.Headers["X-Linked-Size"] = entry.Content.Length.ToString();
                 response.Headers["ETag"] = $"\"{entry.GitOid}\"";
-                response.Headers["Location"] = $"http://127.0.0.1:{CdnPort}/cdn/{entry.Sha256}?name={Uri.EscapeDataString(file)}";
+                response.Headers["Location"] = (LfsOnSameHost ? "" : $"http://127.0.0.1:{CdnPort}") + $"/cdn/{entry.Sha256}?name={Uri.EscapeDataString(file)}";
                 Finish(response, 302, null);
             }
             else

@@ -161,6 +161,22 @@ public class HubClientTests
     }
 
     [Fact]
+    public async Task AnLfsRedirectOnTheSameHostKeepsItsMetadataAndTheToken()
+    {
+        using var bed = new HubTestBed();
+        bed.Hub.LfsOnSameHost = true;
+        bed.Hub.RequiredToken = "hf_same_host";
+        var log = new ProgressLog();
+        string snapshot = await bed.Pull(bed.Options(token: "hf_same_host"), progress: log);
+        var weights = bed.MainFiles["model.safetensors"];
+        Assert.Equal(bed.Weights, File.ReadAllBytes(Path.Combine(snapshot, "model.safetensors")));
+        Assert.True(File.Exists(bed.Blob(weights)));   // named by the X-Linked-Etag of the redirect, not the final answer's ETag
+        Assert.DoesNotContain(bed.Hub.Requests, r => r.Cdn);
+        Assert.All(bed.Hub.Requests, r => Assert.Equal("Bearer hf_same_host", r.Authorization));
+        Assert.Equal(HubTestBed.WeightBytes, log.Events.Single(e => e is { Kind: HubProgressKind.FileDone, File: "model.safetensors" }).FileSize);
+    }
+
+    [Fact]
     public async Task TheTokenComesFromHfTokenOrTheTokenFile()
     {
         using var bed = new HubTestBed();
