@@ -370,10 +370,11 @@ public class HubClientTests
     {
         using var bed = new HubTestBed();
         bed.Hub.StallAfter["model.safetensors"] = 200_000;
-        string snapshot = await bed.Pull(bed.Options(timeoutSeconds: 1));
+        string snapshot = await bed.Pull(bed.Options(timeoutSeconds: 2));
         var gets = bed.Hub.BodyRequests("model.safetensors");
-        Assert.Equal(2, gets.Count);
-        Assert.NotNull(gets[1].Range);
+        Assert.True(gets.Count >= 2);
+        Assert.Null(gets[0].Range);
+        Assert.All(gets.Skip(1), g => Assert.NotNull(g.Range));   // every retry resumes
         Assert.Equal(bed.Weights, File.ReadAllBytes(Path.Combine(snapshot, "model.safetensors")));
     }
 
