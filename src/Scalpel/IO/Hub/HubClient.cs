@@ -279,7 +279,11 @@ public sealed partial class HubClient : IDisposable
                     if (meta.Size is long announced && have > announced) { file.SetLength(0); have = 0; }
                     bool resumed = have > 0;
                     using var sha = meta.Lfs ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
-                    if (sha is not null && have > 0) await HashPrefixAsync(file, have, sha, ct).ConfigureAwait(false);
+                    if (sha is not null && have > 0)
+                    {
+                        await HashPrefixAsync(file, have, sha, ct).ConfigureAwait(false);
+                        watchdog.CancelAfter(s.Options.Timeout);   // reading back gigabytes is not the server stalling
+                    }
                     Count(have - counted);
 
                     if (!(resumed && have == meta.Size))
