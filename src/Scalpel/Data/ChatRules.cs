@@ -102,7 +102,7 @@ internal static class ChatRules
             }
             else if (m.Role != ChatRoles.Tool) pendingIds = null;
 
-            if (m.IsTrainable && (!empty || hasCalls)) anyTrainable = true;
+            if (m.IsTrainable) anyTrainable = true;   // an empty one is reported as empty_content
         }
         if (requireTrainable && !anyTrainable && messages.Count > 0)
             ctx.Error(listField, IssueCodes.NoTrainableAssistant,

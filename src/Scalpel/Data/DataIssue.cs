@@ -59,12 +59,14 @@ public static class IssueCodes
     public const string TemplatedAnswer = "templated_answer";
 }
 
-/// <summary>Issues kept up to a cap, with the true total.</summary>
-public sealed class IssueLog(int cap)
+/// <summary>Issues kept up to a cap (and up to a cap per code, so one kind cannot crowd out the rest), with the true totals.</summary>
+public sealed class IssueLog(int cap, int? perCodeCap = null)
 {
     private readonly List<DataIssue> _items = [];
+    private readonly Dictionary<string, int> _keptByCode = new(StringComparer.Ordinal);
 
     public int Cap { get; } = cap;
+    public int PerCodeCap { get; } = perCodeCap ?? cap;
     public IReadOnlyList<DataIssue> Items => _items;
     /// <summary>How many were reported, including those past the cap.</summary>
     public long Count { get; private set; }
@@ -75,6 +77,11 @@ public sealed class IssueLog(int cap)
     {
         Count++;
         CountByCode[issue.Code] = CountByCode.GetValueOrDefault(issue.Code) + 1;
-        if (_items.Count < Cap) _items.Add(issue);
+        int kept = _keptByCode.GetValueOrDefault(issue.Code);
+        if (_items.Count < Cap && kept < PerCodeCap)
+        {
+            _items.Add(issue);
+            _keptByCode[issue.Code] = kept + 1;
+        }
     }
 }
