@@ -212,7 +212,7 @@ public sealed class DatasetReader : IDisposable
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
             {
-                _ctx.Error("", IssueCodes.WrongType, $"each record must be a JSON object {{...}}, got {RecordContext.Kind(root.ValueKind)}");
+                _ctx.Error("", IssueCodes.WrongType, $"the record is {RecordContext.Kind(root.ValueKind)}, not a JSON object: write each record as {{\"field\": ...}}");
                 return Finish(raw, null, null);
             }
             var detected = RecordParser.Detect(root);

@@ -214,7 +214,7 @@ internal sealed partial class RecordParser(RecordContext ctx, int maxDepth)
             return true;
         }
         ctx.Error(path, IssueCodes.InvalidWeight,
-            $"weight must be the number 0 (do not train on this message) or 1 (train on it), got {(v.ValueKind == JsonValueKind.Number ? v.GetRawText() : RecordContext.Kind(v.ValueKind))}");
+            $"weight must be 0 or 1, got {(v.ValueKind == JsonValueKind.Number ? v.GetRawText() : RecordContext.Kind(v.ValueKind))}: use the number 0 (do not train on this message) or 1 (train on it)");
         return false;
     }
 
