@@ -62,7 +62,7 @@ public sealed class JsonlWriter : IDisposable
     /// <summary>Flushes to disk and moves the file into place.</summary>
     public void Commit()
     {
-        _json.Flush();
+        _json.Dispose();
         _stream.Flush(flushToDisk: true);
         _stream.Dispose();
         File.Move(TempPath, Path, overwrite: true);
@@ -71,8 +71,10 @@ public sealed class JsonlWriter : IDisposable
 
     public void Dispose()
     {
-        _json.Dispose();
+        if (_committed) return;
+        try { _json.Dispose(); }
+        catch (ObjectDisposedException) { }
         _stream.Dispose();
-        if (!_committed && File.Exists(TempPath)) File.Delete(TempPath);
+        if (File.Exists(TempPath)) File.Delete(TempPath);
     }
 }
