@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace Scalpel.Data;
 
 /// <summary>
@@ -11,15 +12,23 @@ internal delegate string MessagePath(int index, string subField);
 internal sealed class ToolSet
 {
     public static readonly ToolSet None = new(false, []);
-    public ToolSet(bool declared, HashSet<string> names) { Declared = declared; Names = names; }
+    public ToolSet(bool declared, List<string> ordered)
+    {
+        Declared = declared;
+        Ordered = ordered;
+        Names = new HashSet<string>(ordered, StringComparer.Ordinal);
+    }
     public bool Declared { get; }
     public HashSet<string> Names { get; }
+    /// <summary>The names in declaration order.</summary>
+    public List<string> Ordered { get; }
 }
 
 /// <summary>The rules a conversation must follow to be trainable, whatever format it was read from.</summary>
 internal static class ChatRules
 {
     /// <param name="reportFrom">Messages before this index were already checked (a preference prompt shared by both answers).</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Check(IReadOnlyList<ChatMessage> messages, ToolSet tools, bool? parallelToolCalls, MessagePath path,
                              string listField, RecordContext ctx, bool requireTrainable, int reportFrom = 0)
     {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Diagnostics;
 using System.Text.Encodings.Web;
 using System.Text.Json;
@@ -108,14 +109,15 @@ public static class DataChecker
         if (options.ValidationFile is string validation)
         {
             using var reader = DatasetReader.Open(validation, options.Read);
+            reader.WithFeatures = true;
             foreach (var record in reader.Read())
             {
                 foreach (var e in record.Errors) errors.Add(e);
                 foreach (var w in record.Warnings) warnings.Add(w);
                 if (record.Example is { } example)
                 {
-                    var f = features.Extract(example);
-                    quality.AddValidation(validation, record.Line, f, features.Signature);
+                    var f = record.Features ?? features.Extract(example);
+                    quality.AddValidation(validation, record.Line, f);
                 }
             }
         }
@@ -125,6 +127,7 @@ public static class DataChecker
         bool compressed;
         using (var reader = DatasetReader.Open(path, options.Read))
         {
+            reader.WithFeatures = true;
             foreach (var record in reader.Read())
             {
                 foreach (var e in record.Errors) errors.Add(e);
@@ -137,9 +140,9 @@ public static class DataChecker
                     continue;
                 }
                 stats.ValidExamples++;
-                var f = features.Extract(example);
+                var f = record.Features ?? features.Extract(example);
                 Count(stats, example, f);
-                quality.Add(path, record.Line, f, features.Signature);
+                quality.Add(path, record.Line, f);
             }
             format = reader.Format;
             container = reader.Container;
@@ -156,6 +159,7 @@ public static class DataChecker
         };
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Count(DatasetStats stats, Example example, in ExampleFeatures f)
     {
         switch (example)
@@ -189,6 +193,7 @@ public static class DataChecker
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void CountMessages(DatasetStats stats, IReadOnlyList<ChatMessage> messages)
     {
         foreach (var m in messages)

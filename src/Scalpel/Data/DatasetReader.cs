@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.IO.Compression;
 using System.Text.Json;
 
@@ -14,6 +15,8 @@ public sealed record DatasetReadOptions
     public int MaxRecordBytes { get; init; } = 256 << 20;
     /// <summary>The deepest JSON nesting accepted (deeper is an error, never a stack overflow).</summary>
     public int MaxDepth { get; init; } = 64;
+    /// <summary>Threads that parse records (0: one per core; 1: parse on the reading thread).</summary>
+    public int Parallelism { get; init; }
 }
 
 /// <summary>
@@ -33,6 +36,8 @@ public sealed class ParsedRecord
     public bool IsRecord { get; init; } = true;
     /// <summary>The record's JSON (a CSV row rewritten as JSON); valid only until the next record is read.</summary>
     internal ReadOnlyMemory<byte> Json { get; init; }
+    /// <summary>Fingerprints of the example, computed on the parsing thread when the reader was asked to.</summary>
+    internal ExampleFeatures? Features { get; set; }
 }
 
 /// <summary>
@@ -47,9 +52,6 @@ public sealed class DatasetReader : IDisposable
     private readonly uint? _gzipSize;
     private readonly List<ParsedRecord> _fileProblems = [];
     private readonly DatasetReadOptions _options;
-    private readonly RecordContext _ctx;
-    private readonly RecordParser _parser;
-    private readonly JsonDocumentOptions _documentOptions;
     private long _formatLine;
 
     public string Path { get; }
@@ -61,6 +63,9 @@ public sealed class DatasetReader : IDisposable
     public long BytesRead => _file.CanSeek ? _file.Position : 0;
     /// <summary>Bytes of records read so far after decompression.</summary>
     public long DecompressedBytes => _decompressed?.Count ?? BytesRead;
+    /// <summary>Compute <see cref="ParsedRecord.Features"/> on the parsing threads (set before <see cref="Read"/>).</summary>
+    internal bool WithFeatures { get; set; }
+
     /// <summary>The forced format, or the one detected from the first recognisable record (null until then).</summary>
     public DataFormat? Format { get; private set; }
 
@@ -68,9 +73,6 @@ public sealed class DatasetReader : IDisposable
     {
         Path = path;
         _options = options;
-        _ctx = new RecordContext(path);
-        _parser = new RecordParser(_ctx, options.MaxDepth);
-        _documentOptions = new JsonDocumentOptions { MaxDepth = options.MaxDepth, AllowDuplicateProperties = false };
         Format = options.Format;
         _file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
         FileBytes = _file.Length;
@@ -155,24 +157,36 @@ public sealed class DatasetReader : IDisposable
     private void Problem(string code, string message, long line = 0) =>
         _fileProblems.Add(new ParsedRecord { Line = line, IsRecord = false, Errors = [new DataIssue(Path, line, "", code, message)] });
 
-    /// <summary>Reads every record, in file order. Each record's JSON is only valid until the next one is read.</summary>
+    /// <summary>
+    /// Reads every record, in file order. Records are cut from the file on one thread and parsed on
+    /// <see cref="DatasetReadOptions.Parallelism"/> threads a few batches ahead (bounded, so memory stays flat); the
+    /// format of the file is settled here, in order, so the result is the same as reading one record at a time.
+    /// </summary>
     public IEnumerable<ParsedRecord> Read()
     {
         foreach (var p in _fileProblems) yield return p;
         if (_reader is null) yield break;
         long lastLine = 0;
-        while (_reader.TryRead(out var raw))
+        int workers = _options.Parallelism > 0 ? _options.Parallelism : Environment.ProcessorCount;
+        foreach (var decoded in workers > 1 ? DecodeInParallel(workers) : DecodeInOrder())
         {
-            lastLine = raw.Line;
-            _ctx.Reset(raw.Line);
-            if (raw.ProblemCode is not null)
+            var record = decoded;
+            lastLine = record.Line;
+            if (_options.Format is null && record.Format is { } detected)
             {
-                _ctx.Error(raw.ProblemField ?? "", raw.ProblemCode, raw.ProblemMessage!);
-                yield return Finish(raw, null, null);
-                if (raw.Fatal) yield break;
-                continue;
+                if (Format is null)
+                {
+                    Format = detected;
+                    _formatLine = record.Line;
+                }
+                else if (detected != Format)
+                    record = new ParsedRecord
+                    {
+                        Line = record.Line, Format = detected, Json = record.Json,
+                        Errors = [new DataIssue(Path, record.Line, "", IssueCodes.MixedFormats,
+                            $"this record is {detected.Name()} but the file is {Format.Value.Name()} (from line {_formatLine}): one file must hold one format, convert or move this record")],
+                    };
             }
-            var record = Decode(raw);
             yield return record;
         }
         if (_gzipSize is uint size && _decompressed is not null && (uint)_decompressed.Count != size)
@@ -184,73 +198,96 @@ public sealed class DatasetReader : IDisposable
             };
     }
 
-    private ParsedRecord Decode(RawRecord raw)
+    private IEnumerable<ParsedRecord> DecodeInOrder()
     {
-        var span = raw.Json.Span;
-        if (!System.Text.Unicode.Utf8.IsValid(span))
+        var decoder = new RecordDecoder(Path, _options, WithFeatures);
+        while (_reader!.TryRead(out var raw))
         {
-            _ctx.Error("", IssueCodes.InvalidUtf8, Utf8Check.Describe(span));
-            return Finish(raw, null, null);
-        }
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(raw.Json, _documentOptions); }
-        catch (JsonException e)
-        {
-            int depth = JsonErrors.MaxDepth(span);
-            if (depth > _options.MaxDepth)
-                _ctx.Error("", IssueCodes.TooDeep, $"the JSON nests {depth} levels deep, more than the {_options.MaxDepth} allowed: flatten the record (is it corrupt?)");
-            else
-            {
-                string hint = span.Length <= 2 && (span[0] == (byte)'{' || span[0] == (byte)'[')
-                    ? "; pretty-printed JSON? write one object per line (JSONL) or one JSON array" : "";
-                _ctx.Error("", IssueCodes.InvalidJson, $"invalid JSON: {JsonErrors.Describe(e)}: each record must be one complete JSON object{hint}");
-            }
-            return Finish(raw, null, null);
-        }
-        using (doc)
-        {
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-            {
-                _ctx.Error("", IssueCodes.WrongType, $"the record is {RecordContext.Kind(root.ValueKind)}, not a JSON object: write each record as {{\"field\": ...}}");
-                return Finish(raw, null, null);
-            }
-            var detected = RecordParser.Detect(root);
-            if (_options.Format is null)
-            {
-                if (detected is null)
-                {
-                    var keys = string.Join(", ", root.EnumerateObject().Select(p => p.Name).Take(6));
-                    _ctx.Error("", IssueCodes.UnknownFormat,
-                        $"the record matches no known format (fields: {(keys.Length > 0 ? keys : "none")}): it needs {RecordParser.FormatFields}");
-                    return Finish(raw, null, null);
-                }
-                if (Format is null)
-                {
-                    Format = detected;
-                    _formatLine = raw.Line;
-                }
-                else if (detected != Format)
-                {
-                    _ctx.Error("", IssueCodes.MixedFormats,
-                        $"this record is {detected.Value.Name()} but the file is {Format.Value.Name()} (from line {_formatLine}): one file must hold one format, convert or move this record");
-                    return Finish(raw, null, detected);
-                }
-            }
-            var example = _parser.Parse(root, Format!.Value, new SourceLocation(Path, raw.Line));
-            return Finish(raw, example, detected);
+            yield return decoder.Decode(raw);
+            if (raw.Fatal) yield break;
         }
     }
 
-    private ParsedRecord Finish(RawRecord raw, Example? example, DataFormat? format) => new()
+    private const int BatchBytes = 1 << 20, BatchRecords = 256;
+
+    /// <summary>A batch of raw records copied out of the reader's buffer (into a pooled array) for a worker to parse.</summary>
+    private sealed class Batch
     {
-        Line = raw.Line,
-        Example = _ctx.Errors.Count == 0 ? example : null,
-        Format = format,
-        Errors = _ctx.Errors.Count == 0 ? [] : _ctx.Errors.ToArray(),
-        Warnings = _ctx.Warnings.Count == 0 ? [] : _ctx.Warnings.ToArray(),
-        Json = raw.Json,
-    };
+        public byte[] Buffer = [];
+        public int Used;
+        public readonly List<RawRecord> Records = new(BatchRecords);
+    }
+
+    private IEnumerable<ParsedRecord> DecodeInParallel(int workers)
+    {
+        var decoders = new System.Collections.Concurrent.ConcurrentBag<RecordDecoder>();
+        using var queue = new System.Collections.Concurrent.BlockingCollection<(Batch Batch, Task<ParsedRecord[]> Work)>(workers * 2);
+        using var cancel = new CancellationTokenSource();
+        Exception? failure = null;
+
+        ParsedRecord[] DecodeBatch(Batch batch)
+        {
+            if (!decoders.TryTake(out var decoder)) decoder = new RecordDecoder(Path, _options, WithFeatures);
+            var result = new ParsedRecord[batch.Records.Count];
+            for (int i = 0; i < result.Length; i++) result[i] = decoder.Decode(batch.Records[i]);
+            decoders.Add(decoder);
+            return result;
+        }
+
+        var producer = Task.Factory.StartNew(() =>
+        {
+            try
+            {
+                var batch = new Batch { Buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(BatchBytes) };
+                while (_reader!.TryRead(out var raw))
+                {
+                    int n = raw.Json.Length;
+                    if (batch.Records.Count == BatchRecords || (batch.Used + n > batch.Buffer.Length && batch.Records.Count > 0))
+                    {
+                        var full = batch;
+                        queue.Add((full, Task.Run(() => DecodeBatch(full))), cancel.Token);
+                        batch = new Batch { Buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Max(BatchBytes, n)) };
+                    }
+                    if (batch.Used + n > batch.Buffer.Length)
+                    {
+                        System.Buffers.ArrayPool<byte>.Shared.Return(batch.Buffer);
+                        batch.Buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(n);
+                    }
+                    raw.Json.Span.CopyTo(batch.Buffer.AsSpan(batch.Used));
+                    raw.Json = batch.Buffer.AsMemory(batch.Used, n);
+                    batch.Used += n;
+                    batch.Records.Add(raw);
+                    if (raw.Fatal) break;
+                }
+                var last = batch;
+                queue.Add((last, Task.Run(() => DecodeBatch(last))), cancel.Token);
+            }
+            catch (OperationCanceledException) { }
+            catch (Exception e) { failure = e; }
+            finally { queue.CompleteAdding(); }
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+        try
+        {
+            foreach (var (batch, work) in queue.GetConsumingEnumerable())
+            {
+                var records = work.GetAwaiter().GetResult();   // a worker's exception surfaces here, unwrapped
+                foreach (var r in records) yield return r;
+                System.Buffers.ArrayPool<byte>.Shared.Return(batch.Buffer);
+            }
+        }
+        finally
+        {
+            cancel.Cancel();
+            foreach (var (batch, work) in queue.GetConsumingEnumerable())
+            {
+                try { work.Wait(); } catch (AggregateException) { }
+                System.Buffers.ArrayPool<byte>.Shared.Return(batch.Buffer);
+            }
+            producer.Wait();
+        }
+        if (failure is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+    }
 
     public void Dispose()
     {
@@ -317,5 +354,98 @@ public sealed class DatasetReader : IDisposable
         public override void SetLength(long value) => throw new NotSupportedException();
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
         protected override void Dispose(bool disposing) { }   // the owner disposes the underlying streams
+    }
+}
+
+/// <summary>Turns raw records into parsed ones (UTF-8 check, JSON parse, format detection, the format's parser). One per thread.</summary>
+internal sealed class RecordDecoder
+{
+    private readonly string _path;
+    private readonly DatasetReadOptions _options;
+    private readonly RecordContext _ctx;
+    private readonly RecordParser _parser;
+    private readonly JsonDocumentOptions _documentOptions;
+
+    private readonly FeatureExtractor? _features;
+
+    public RecordDecoder(string path, DatasetReadOptions options, bool withFeatures = false)
+    {
+        if (withFeatures) _features = new FeatureExtractor();
+        _path = path;
+        _options = options;
+        _ctx = new RecordContext(path);
+        _parser = new RecordParser(_ctx, options.MaxDepth);
+        _documentOptions = new JsonDocumentOptions { MaxDepth = options.MaxDepth, AllowDuplicateProperties = false };
+    }
+
+    /// <summary>
+    /// Parses a record with the forced format, or with the format it looks like (the reader then checks that every
+    /// record's format is the file's). <see cref="ParsedRecord.Format"/> is the detected one.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public ParsedRecord Decode(RawRecord raw)
+    {
+        _ctx.Reset(raw.Line);
+        if (raw.ProblemCode is not null)
+        {
+            _ctx.Error(raw.ProblemField ?? "", raw.ProblemCode, raw.ProblemMessage!);
+            return Finish(raw, null, null);
+        }
+        var span = raw.Json.Span;
+        if (!System.Text.Unicode.Utf8.IsValid(span))
+        {
+            _ctx.Error("", IssueCodes.InvalidUtf8, Utf8Check.Describe(span));
+            return Finish(raw, null, null);
+        }
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(raw.Json, _documentOptions); }
+        catch (JsonException e)
+        {
+            int depth = JsonErrors.MaxDepth(span);
+            if (depth > _options.MaxDepth)
+                _ctx.Error("", IssueCodes.TooDeep, $"the JSON nests {depth} levels deep, more than the {_options.MaxDepth} allowed: flatten the record (is it corrupt?)");
+            else
+            {
+                string hint = span.Length <= 2 && (span[0] == (byte)'{' || span[0] == (byte)'[')
+                    ? "; pretty-printed JSON? write one object per line (JSONL) or one JSON array" : "";
+                _ctx.Error("", IssueCodes.InvalidJson, $"invalid JSON: {JsonErrors.Describe(e)}: each record must be one complete JSON object{hint}");
+            }
+            return Finish(raw, null, null);
+        }
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                _ctx.Error("", IssueCodes.WrongType, $"the record is {RecordContext.Kind(root.ValueKind)}, not a JSON object: write each record as {{\"field\": ...}}");
+                return Finish(raw, null, null);
+            }
+            var detected = RecordParser.Detect(root);
+            var format = _options.Format ?? detected;
+            if (format is null)
+            {
+                var keys = string.Join(", ", root.EnumerateObject().Select(p => p.Name).Take(6));
+                _ctx.Error("", IssueCodes.UnknownFormat,
+                    $"the record matches no known format (fields: {(keys.Length > 0 ? keys : "none")}): it needs {RecordParser.FormatFields}");
+                return Finish(raw, null, null);
+            }
+            var example = _parser.Parse(root, format.Value, new SourceLocation(_path, raw.Line));
+            return Finish(raw, example, detected);
+        }
+    }
+
+    private ParsedRecord Finish(RawRecord raw, Example? example, DataFormat? format)
+    {
+        var valid = _ctx.Errors.Count == 0 ? example : null;
+        return new ParsedRecord
+        {
+            Line = raw.Line,
+            Example = valid,
+            Format = format,
+            Errors = _ctx.Errors.Count == 0 ? [] : _ctx.Errors.ToArray(),
+            Warnings = _ctx.Warnings.Count == 0 ? [] : _ctx.Warnings.ToArray(),
+            Json = raw.Json,
+            Features = valid is not null && _features is not null ? _features.Extract(valid) : null,
+        };
     }
 }

@@ -83,6 +83,7 @@ public static class DatasetTools
         var features = new FeatureExtractor();
         long records = 0, invalid = 0, exactDrops = 0, nearDrops = 0;
         using var reader = DatasetReader.Open(input, options.Read);
+        reader.WithFeatures = true;
         using var writer = new JsonlWriter(output);
         foreach (var record in reader.Read())
         {
@@ -90,13 +91,13 @@ public static class DatasetTools
             if (!record.IsRecord) continue;
             records++;
             if (record.Example is null) { invalid++; continue; }
-            var f = features.Extract(record.Example);
+            var f = record.Features ?? features.Extract(record.Example);
             seen.GetOrAdd(f.Exact, (int)record.Line, out bool duplicate);
             if (duplicate) { exactDrops++; continue; }
             if (near is not null && f.HasSignature)
             {
-                if (near.TryFind(features.Signature, out _, out _)) { nearDrops++; continue; }
-                near.Add(features.Signature, (int)record.Line);
+                if (near.TryFind(f.Signature, out _, out _)) { nearDrops++; continue; }
+                near.Add(f.Signature, (int)record.Line);
             }
             writer.WriteRaw(record.Json);
         }
@@ -138,21 +139,22 @@ public static class DatasetTools
         DataFormat? format;
         using (var reader = DatasetReader.Open(input, options.Read))
         {
+            reader.WithFeatures = true;
             foreach (var record in reader.Read())
             {
                 foreach (var e in record.Errors) errors.Add(e);
                 if (!record.IsRecord) continue;
                 records++;
                 if (record.Example is null) { invalid++; groupOf.Add(-1); continue; }
-                var f = features.Extract(record.Example);
+                var f = record.Features ?? features.Extract(record.Example);
                 int index = groupOf.Count;
                 seen.GetOrAdd(f.Exact, index, out bool duplicate);
                 if (duplicate) { exactDrops++; groupOf.Add(-1); continue; }
                 int group = -1;
                 if (near is not null && f.HasSignature)
                 {
-                    if (near.TryFind(features.Signature, out int other, out _)) { group = groupOf[other]; nearJoins++; }
-                    else near.Add(features.Signature, index);
+                    if (near.TryFind(f.Signature, out int other, out _)) { group = groupOf[other]; nearJoins++; }
+                    else near.Add(f.Signature, index);
                 }
                 if (group < 0)
                 {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace Scalpel.Data;
 
 /// <summary>What duplicate, leakage and label checks need of one example.</summary>
@@ -8,9 +9,13 @@ internal struct ExampleFeatures
     /// <summary>Hash of the prompt (everything before the answer); 0 when the example has none (plain text).</summary>
     public ulong Prompt;
     public bool HasSignature;
+    /// <summary>The MinHash signature (a copy), when <see cref="HasSignature"/>.</summary>
+    public uint[]? Signature;
     /// <summary>The answer text (last trained assistant message; the chosen answer of a pair); null for plain text.</summary>
     public string? Answer;
     public int AnswerWords;
+    /// <summary>Hash of the answer, normalised (lower case, whitespace collapsed).</summary>
+    public ulong AnswerHash;
     public long Chars;
     public int Words;
 }
@@ -20,8 +25,7 @@ internal sealed class FeatureExtractor
 {
     private readonly TextFingerprinter _fp = new();
 
-    public ReadOnlySpan<uint> Signature => _fp.Signature;
-
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public ExampleFeatures Extract(Example example)
     {
         _fp.Begin();
@@ -31,11 +35,13 @@ internal sealed class FeatureExtractor
             case ChatExample chat:
             {
                 int answer = LastTrainable(chat.Messages);
-                AddToolNames(chat.Tools);
+                AddToolNames(chat.ToolNames);
                 for (int i = 0; i < chat.Messages.Count; i++)
                 {
                     if (i == answer) f.Prompt = _fp.ExactHash;
-                    f.Chars += AddMessage(chat.Messages[i], "");
+                    int before = _fp.Words;
+                    f.Chars += AddMessage(chat.Messages[i], "", out ulong hash);
+                    if (i == answer) (f.AnswerWords, f.AnswerHash) = (_fp.Words - before, hash);
                 }
                 if (answer < 0) f.Prompt = _fp.ExactHash;
                 f.Answer = answer >= 0 ? AnswerText(chat.Messages[answer]) : null;
@@ -43,12 +49,17 @@ internal sealed class FeatureExtractor
             }
             case PreferenceExample pair:
             {
-                AddToolNames(pair.Tools);
-                foreach (var m in pair.Prompt) f.Chars += AddMessage(m, "");
+                AddToolNames(pair.ToolNames);
+                foreach (var m in pair.Prompt) f.Chars += AddMessage(m, "", out _);
                 f.Prompt = _fp.ExactHash;
-                foreach (var m in pair.Chosen) f.Chars += AddMessage(m, "chosen:");
-                foreach (var m in pair.Rejected) f.Chars += AddMessage(m, "rejected:");
                 int answer = LastTrainable(pair.Chosen);
+                for (int i = 0; i < pair.Chosen.Count; i++)
+                {
+                    int before = _fp.Words;
+                    f.Chars += AddMessage(pair.Chosen[i], "chosen:", out ulong hash);
+                    if (i == answer) (f.AnswerWords, f.AnswerHash) = (_fp.Words - before, hash);
+                }
+                foreach (var m in pair.Rejected) f.Chars += AddMessage(m, "rejected:", out _);
                 f.Answer = answer >= 0 ? AnswerText(pair.Chosen[answer]) : null;
                 break;
             }
@@ -58,31 +69,34 @@ internal sealed class FeatureExtractor
                 break;
         }
         _fp.End();
-        if (f.Answer is not null) f.AnswerWords = TextFingerprinter.CountWords(f.Answer);
         f.Exact = _fp.ExactHash;
         f.Words = _fp.Words;
         f.HasSignature = _fp.HasSignature;
+        if (f.HasSignature) f.Signature = _fp.Signature.ToArray();
         return f;
     }
 
-    private void AddToolNames(System.Text.Json.Nodes.JsonArray? tools)
+    private void AddToolNames(IReadOnlyList<string> names)
     {
-        if (tools is null) return;
-        foreach (var name in ToolDefinitions.Names(tools)) _fp.Add("tool", name, nearDuplicate: false);
+        foreach (var name in names) _fp.Add("tool", name, nearDuplicate: false);
     }
 
     /// <summary>Adds a message (system and developer text do not count towards near-duplicates: one shared system prompt would make everything similar).</summary>
-    private long AddMessage(ChatMessage m, string prefix)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private long AddMessage(ChatMessage m, string prefix, out ulong hash)
     {
         bool near = !ChatRoles.IsInstruction(m.Role);
         string tag = prefix.Length == 0 ? m.Role : prefix + m.Role;
         _fp.Add(tag, m.Content ?? "", near);
+        hash = _fp.SegmentHash;
         long chars = m.Content?.Length ?? 0;
         if (m.ToolCalls is not null)
             foreach (var c in m.ToolCalls)
             {
                 _fp.Add("call", c.Name, near);
+                hash = TextFingerprinter.Mix(hash, _fp.SegmentHash);
                 _fp.Add("arguments", c.Arguments, near);
+                hash = TextFingerprinter.Mix(hash, _fp.SegmentHash);
                 chars += c.Name.Length + c.Arguments.Length;
             }
         return chars;

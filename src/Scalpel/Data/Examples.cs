@@ -62,8 +62,9 @@ public sealed class ChatExample : Example
     public JsonArray? Tools { get; init; }
     public bool? ParallelToolCalls { get; init; }
 
-    /// <summary>Names of the declared tools.</summary>
-    public IEnumerable<string> ToolNames => ToolDefinitions.Names(Tools);
+    private IReadOnlyList<string>? _toolNames;
+    /// <summary>Names of the declared tools, in declaration order.</summary>
+    public IReadOnlyList<string> ToolNames { get => _toolNames ??= ToolDefinitions.Names(Tools).ToArray(); init => _toolNames = value; }
 
     /// <summary>The first <paramref name="count"/> messages (all by default) as an OpenAI <c>messages</c> array (a fresh copy).</summary>
     public JsonArray MessagesToJson(ChatJsonOptions? options = null, int? count = null)
@@ -106,6 +107,9 @@ public sealed class PreferenceExample : Example
     public required IReadOnlyList<ChatMessage> Rejected { get; init; }
     public JsonArray? Tools { get; init; }
     public bool? ParallelToolCalls { get; init; }
+    private IReadOnlyList<string>? _toolNames;
+    /// <summary>Names of the declared tools, in declaration order.</summary>
+    public IReadOnlyList<string> ToolNames { get => _toolNames ??= ToolDefinitions.Names(Tools).ToArray(); init => _toolNames = value; }
 
     public ChatExample ChosenConversation() => Conversation(Chosen);
     public ChatExample RejectedConversation() => Conversation(Rejected);
@@ -116,6 +120,7 @@ public sealed class PreferenceExample : Example
         Source = Source,
         Messages = [.. Prompt, .. answer],
         Tools = Tools,
+        ToolNames = ToolNames,
         ParallelToolCalls = ParallelToolCalls,
     };
 

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace Scalpel.Data;
 
 /// <summary>Open-addressing map from 64-bit hashes to ints (12 bytes a slot): the per-example memory of duplicate checks.</summary>
@@ -11,6 +12,7 @@ internal sealed class HashIntMap
 
     private static ulong Key(ulong hash) => hash == 0 ? 1 : hash;   // 0 marks an empty slot
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool TryGetValue(ulong hash, out int value)
     {
         ulong key = Key(hash);
@@ -23,6 +25,7 @@ internal sealed class HashIntMap
     }
 
     /// <summary>The value slot for a key, added with <paramref name="initial"/> when missing.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public ref int GetOrAdd(ulong hash, int initial, out bool existed)
     {
         if ((_count + 1) * 4 > _keys.Length * 3) Grow();
@@ -53,8 +56,9 @@ internal sealed class HashIntMap
 
 /// <summary>
 /// Near-duplicate search by MinHash with LSH banding. Each stored item keeps a b-bit (8-bit) signature of
-/// <see cref="TextFingerprinter.NumHashes"/> values and one 8-byte slot per band, so memory is ~64 + 16·bands bytes per
-/// item, whatever the text length. Bands × rows are chosen so that a pair at the threshold becomes a candidate with
+/// <see cref="TextFingerprinter.NumHashes"/> values and, per band, one int slot in that band's open-addressing table
+/// (buckets are compared by the stored bytes themselves, so no keys are kept): ~64 + 4 + ~7·bands bytes per item,
+/// whatever the text length. Bands × rows are chosen so that a pair at the threshold becomes a candidate with
 /// probability ≥ 0.97; candidates are then confirmed by their estimated Jaccard similarity.
 /// </summary>
 internal sealed class NearDuplicateIndex
@@ -63,10 +67,10 @@ internal sealed class NearDuplicateIndex
     private const int ChunkItems = 1 << 14;
     private readonly List<byte[]> _signatures = [];
     private readonly List<int[]> _ids = [];
-    private uint[] _bandKeys = new uint[1024];
-    private int[] _bandItems = new int[1024];
-    private int _bandCount;
+    private readonly int[][] _bands;   // per band: item + 1, or 0 for an empty slot
+    private int _bandCount;            // items in each band table (the same for all)
     private readonly int[] _candidates;
+    private readonly byte[] _query = new byte[K];
 
     public NearDuplicateIndex(double threshold)
     {
@@ -80,6 +84,8 @@ internal sealed class NearDuplicateIndex
         }
         Bands = K / Rows;
         _candidates = new int[Bands];
+        _bands = new int[Bands][];
+        for (int b = 0; b < Bands; b++) _bands[b] = new int[1024];
     }
 
     public double Threshold { get; }
@@ -91,22 +97,25 @@ internal sealed class NearDuplicateIndex
     /// The stored item most similar to a signature among those sharing a band with it, when its estimated
     /// Jaccard similarity reaches the threshold.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool TryFind(ReadOnlySpan<uint> signature, out int id, out double similarity)
     {
         id = -1;
         similarity = 0;
+        for (int i = 0; i < K; i++) _query[i] = (byte)signature[i];
         int found = 0;
         for (int band = 0; band < Bands; band++)
         {
-            int item = Lookup(BandKey(signature, band));
+            int item = Lookup(band, _query);
             if (item < 0 || _candidates.AsSpan(0, found).Contains(item)) continue;
             _candidates[found++] = item;
-            double s = Similarity(signature, item);
+            double s = Similarity(_query, item);
             if (s > similarity) { similarity = s; id = _ids[item / ChunkItems][item % ChunkItems]; }
         }
         return id >= 0 && similarity >= Threshold;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Add(ReadOnlySpan<uint> signature, int id)
     {
         int item = Count++;
@@ -115,19 +124,24 @@ internal sealed class NearDuplicateIndex
             _signatures.Add(new byte[ChunkItems * K]);
             _ids.Add(new int[ChunkItems]);
         }
-        var sig = _signatures[item / ChunkItems].AsSpan(item % ChunkItems * K, K);
+        var sig = Stored(item);
         for (int i = 0; i < K; i++) sig[i] = (byte)signature[i];
         _ids[item / ChunkItems][item % ChunkItems] = id;
-        for (int band = 0; band < Bands; band++) Insert(BandKey(signature, band), item);
+        if ((_bandCount + 1) * 4 > _bands[0].Length * 3) GrowBands();
+        _bandCount++;
+        for (int band = 0; band < Bands; band++) Insert(_bands[band], band, item);
     }
 
+    private Span<byte> Stored(int item) => _signatures[item / ChunkItems].AsSpan(item % ChunkItems * K, K);
+
     /// <summary>Estimated Jaccard similarity from b-bit (8-bit) MinHash: corrected for chance matches of 1/256.</summary>
-    private double Similarity(ReadOnlySpan<uint> signature, int item)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private double Similarity(ReadOnlySpan<byte> query, int item)
     {
-        var stored = _signatures[item / ChunkItems].AsSpan(item % ChunkItems * K, K);
+        var stored = Stored(item);
         int same = 0;
         for (int i = 0; i < K; i++)
-            if ((byte)signature[i] == stored[i]) same++;
+            if (query[i] == stored[i]) same++;
         const double chance = 1.0 / 256;
         return Math.Clamp(((double)same / K - chance) / (1 - chance), 0, 1);
     }
@@ -141,47 +155,50 @@ internal sealed class NearDuplicateIndex
         return (double)same / K;
     }
 
-    private uint BandKey(ReadOnlySpan<uint> signature, int band)
+    private int Slot(ReadOnlySpan<byte> signature, int band, int mask)
     {
         ulong h = (ulong)(band + 1) * 0x9E3779B97F4A7C15UL;
-        foreach (uint v in signature.Slice(band * Rows, Rows)) h = TextFingerprinter.Finish64(h ^ v);
-        uint key = (uint)(h ^ (h >> 32));
-        return key == 0 ? 1 : key;
+        foreach (byte v in signature.Slice(band * Rows, Rows)) h = (h ^ v) * 0x100000001B3UL;
+        return (int)(TextFingerprinter.Finish64(h) & (uint)mask);
     }
 
-    private int Lookup(uint key)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private int Lookup(int band, ReadOnlySpan<byte> query)
     {
-        int mask = _bandKeys.Length - 1;
-        for (int i = (int)(key & (uint)mask); ; i = (i + 1) & mask)
+        var table = _bands[band];
+        int mask = table.Length - 1;
+        var rows = query.Slice(band * Rows, Rows);
+        for (int i = Slot(query, band, mask); ; i = (i + 1) & mask)
         {
-            if (_bandKeys[i] == key) return _bandItems[i];
-            if (_bandKeys[i] == 0) return -1;
+            int entry = table[i];
+            if (entry == 0) return -1;
+            if (Stored(entry - 1).Slice(band * Rows, Rows).SequenceEqual(rows)) return entry - 1;
         }
     }
 
     /// <summary>Keeps the first item of each band bucket (a later similar item finds it).</summary>
-    private void Insert(uint key, int item)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void Insert(int[] table, int band, int item)
     {
-        if ((_bandCount + 1) * 4 > _bandKeys.Length * 3) GrowBands();
-        int mask = _bandKeys.Length - 1;
-        int i = (int)(key & (uint)mask);
-        while (_bandKeys[i] != 0)
+        int mask = table.Length - 1;
+        var sig = Stored(item);
+        var rows = sig.Slice(band * Rows, Rows);
+        for (int i = Slot(sig, band, mask); ; i = (i + 1) & mask)
         {
-            if (_bandKeys[i] == key) return;
-            i = (i + 1) & mask;
+            int entry = table[i];
+            if (entry == 0) { table[i] = item + 1; return; }
+            if (Stored(entry - 1).Slice(band * Rows, Rows).SequenceEqual(rows)) return;
         }
-        _bandKeys[i] = key;
-        _bandItems[i] = item;
-        _bandCount++;
     }
 
     private void GrowBands()
     {
-        var (keys, items) = (_bandKeys, _bandItems);
-        _bandKeys = new uint[keys.Length * 2];
-        _bandItems = new int[keys.Length * 2];
-        _bandCount = 0;
-        for (int j = 0; j < keys.Length; j++)
-            if (keys[j] != 0) Insert(keys[j], items[j]);
+        for (int band = 0; band < Bands; band++)
+        {
+            var old = _bands[band];
+            var table = _bands[band] = new int[old.Length * 2];
+            foreach (int entry in old)
+                if (entry != 0) Insert(table, band, entry - 1);
+        }
     }
 }

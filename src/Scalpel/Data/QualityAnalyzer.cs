@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace Scalpel.Data;
 
 /// <summary>Thresholds of the quality warnings.</summary>
@@ -27,16 +28,16 @@ public sealed record QualityOptions
 /// </summary>
 internal sealed class QualityAnalyzer
 {
-    private const int MaxPreviews = 10_000, MaxShortLines = 1000;
+    private const int MaxShortLines = 1000, FrequentAnswers = 1000;
     private readonly QualityOptions _options;
     private readonly IssueLog _warnings;
     private readonly DatasetStats _stats;
     private readonly HashIntMap _exact = new();
     private readonly NearDuplicateIndex? _near;
-    // Answers: hash → slot; per slot count and first line; previews of repeated ones.
-    private readonly HashIntMap _answers = new();
-    private readonly List<int> _answerCounts = [], _answerLines = [];
-    private readonly Dictionary<int, string> _answerPreviews = [];
+    // The most frequent answers (Misra-Gries summary of FrequentAnswers counters): every answer on more than
+    // 1/(FrequentAnswers+1) of the examples is in it, its count short by at most that many; constant memory.
+    private readonly Dictionary<ulong, FrequentAnswer> _frequent = [];
+    private bool _frequentApproximate;
     private Dictionary<string, long>? _labels = new(StringComparer.Ordinal);
     private readonly List<(string File, long Line)> _shortAnswers = [];
     private long _examples;
@@ -58,7 +59,7 @@ internal sealed class QualityAnalyzer
     }
 
     /// <summary>Remembers an example of the validation file (call for all of them before <see cref="Add"/>).</summary>
-    public void AddValidation(string file, long line, in ExampleFeatures f, ReadOnlySpan<uint> signature)
+    public void AddValidation(string file, long line, in ExampleFeatures f)
     {
         _validationFile = file;
         _valExact ??= new HashIntMap();
@@ -68,11 +69,12 @@ internal sealed class QualityAnalyzer
         if (_near is not null && f.HasSignature)
         {
             _valNear ??= new NearDuplicateIndex(_options.NearDuplicateThreshold);
-            if (!_valNear.TryFind(signature, out _, out _)) _valNear.Add(signature, (int)line);
+            if (!_valNear.TryFind(f.Signature, out _, out _)) _valNear.Add(f.Signature, (int)line);
         }
     }
 
-    public void Add(string file, long line, in ExampleFeatures f, ReadOnlySpan<uint> signature)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void Add(string file, long line, in ExampleFeatures f)
     {
         _examples++;
         void Warn(string code, string message) => _warnings.Add(new DataIssue(file, line, "", code, message));
@@ -90,7 +92,7 @@ internal sealed class QualityAnalyzer
                 _stats.LeakedExamples++;
                 Warn(IssueCodes.Leakage, $"the same prompt is in the validation file ({_validationFile}:{vl}): remove it from one of them, or the validation score is inflated");
             }
-            else if (_valNear is not null && f.HasSignature && _valNear.TryFind(signature, out vl, out double vs))
+            else if (_valNear is not null && f.HasSignature && _valNear.TryFind(f.Signature, out vl, out double vs))
             {
                 _stats.NearLeakedExamples++;
                 Warn(IssueCodes.NearLeakage, $"a near-duplicate (similarity ≈ {vs:F2}) is in the validation file ({_validationFile}:{vl}): remove it from one of them");
@@ -106,13 +108,13 @@ internal sealed class QualityAnalyzer
         }
         else if (_near is not null && f.HasSignature)
         {
-            if (_near.TryFind(signature, out int other, out double similarity))
+            if (_near.TryFind(f.Signature, out int other, out double similarity))
             {
                 _stats.NearDuplicates++;
                 Warn(IssueCodes.NearDuplicate,
                     $"near-duplicate of line {other} (estimated similarity {similarity:F2} ≥ {_options.NearDuplicateThreshold:F2}): drop one, or make them differ");
             }
-            else _near.Add(signature, (int)line);
+            else _near.Add(f.Signature, (int)line);
         }
 
         if (f.Answer is null) { _labels = null; return; }
@@ -130,38 +132,23 @@ internal sealed class QualityAnalyzer
         }
 
         // Templated answers: the same answer again and again.
-        ulong answerHash = HashAnswer(f.Answer);
-        ref int slot = ref _answers.GetOrAdd(answerHash, _answerCounts.Count, out bool repeated);
-        if (!repeated)
+        if (_frequent.TryGetValue(f.AnswerHash, out var known))
         {
-            _answerCounts.Add(1);
-            _answerLines.Add((int)line);
+            known.Count++;
+            known.Preview ??= RecordContext.Preview(f.Answer);
         }
+        else if (_frequent.Count < FrequentAnswers) _frequent[f.AnswerHash] = new FrequentAnswer { Count = 1, Line = line };
         else
         {
-            _answerCounts[slot]++;
-            if (_answerCounts[slot] == 2 && _answerPreviews.Count < MaxPreviews) _answerPreviews[slot] = RecordContext.Preview(f.Answer);
+            _frequentApproximate = true;
+            foreach (var (key, entry) in _frequent)
+                if (--entry.Count == 0) _frequent.Remove(key);
         }
 
         if (f.AnswerWords < _options.ShortAnswerWords)
         {
             if (_shortAnswers.Count < MaxShortLines) _shortAnswers.Add((file, line));
         }
-    }
-
-    private static ulong HashAnswer(string answer)
-    {
-        ulong h = 14695981039346656037UL;
-        bool space = false, any = false;
-        foreach (char c in answer)
-        {
-            if (char.IsWhiteSpace(c)) { space = true; continue; }
-            if (space && any) h = (h ^ ' ') * 1099511628211UL;
-            space = false;
-            any = true;
-            h = (h ^ char.ToLowerInvariant(c)) * 1099511628211UL;
-        }
-        return TextFingerprinter.Finish64(h);
     }
 
     /// <summary>The warnings only the whole file can tell: label balance, templated and short answers.</summary>
@@ -186,17 +173,21 @@ internal sealed class QualityAnalyzer
         }
 
         long templatedMin = Math.Max(3, (long)Math.Ceiling(_options.TemplatedAnswerFraction * _examples));
-        var templated = new List<(int Count, int Line, int Slot)>();
-        for (int s = 0; s < _answerCounts.Count; s++)
-            if (_answerCounts[s] >= templatedMin) templated.Add((_answerCounts[s], _answerLines[s], s));
-        foreach (var (count, line, slot) in templated.OrderByDescending(t => t.Count))
-            _warnings.Add(new DataIssue(file, line, "", IssueCodes.TemplatedAnswer,
-                $"the same answer appears {count} times ({100.0 * count / _examples:F1}% of examples, first here): '{_answerPreviews.GetValueOrDefault(slot, "")}': " +
-                "a repeated answer teaches the model to say it everywhere: vary it or drop the copies"));
+        foreach (var entry in _frequent.Values.Where(e => e.Count >= templatedMin).OrderByDescending(e => e.Count))
+            _warnings.Add(new DataIssue(file, entry.Line, "", IssueCodes.TemplatedAnswer,
+                $"the same answer appears {(_frequentApproximate ? "at least " : "")}{entry.Count} times ({100.0 * entry.Count / _examples:F1}% of examples, first here): " +
+                $"'{entry.Preview}': a repeated answer teaches the model to say it everywhere: vary it or drop the copies"));
 
         if (_stats.AnswerWords.Percentile(0.5) >= _options.ShortAnswerMedianWords)
             foreach (var (f, line) in _shortAnswers)
                 _warnings.Add(new DataIssue(f, line, "", IssueCodes.ShortAnswer,
                     $"the answer has fewer than {_options.ShortAnswerWords} words while the median answer has {_stats.AnswerWords.Percentile(0.5)}: check it is complete"));
+    }
+
+    private sealed class FrequentAnswer
+    {
+        public long Count;
+        public long Line;
+        public string? Preview;
     }
 }

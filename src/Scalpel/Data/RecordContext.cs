@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 
 namespace Scalpel.Data;
@@ -35,6 +36,7 @@ internal sealed class RecordContext(string file)
         Error(field, IssueCodes.WrongType, $"expected {expected}, got {Kind(value.ValueKind)}: {fix}");
 
     /// <summary>Reads a string value; reports wrong types and lone surrogates (\ud800 escapes without a pair).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool TryString(JsonElement value, string field, out string text, string fix = "write it as a JSON string")
     {
         text = "";
@@ -57,6 +59,7 @@ internal sealed class RecordContext(string file)
     }
 
     /// <summary>An optional string: absent or null gives null without an error.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool TryOptionalString(JsonElement value, string field, out string? text)
     {
         text = null;

@@ -39,7 +39,7 @@ internal sealed partial class RecordParser
         return new PreferenceExample
         {
             Format = DataFormat.OpenAiPreference, Source = source, Prompt = prompt, Chosen = chosen, Rejected = rejected,
-            Tools = toolArray, ParallelToolCalls = parallel,
+            Tools = toolArray, ToolNames = tools.Ordered, ParallelToolCalls = parallel,
         };
     }
 
@@ -144,6 +144,7 @@ internal sealed partial class RecordParser
         return new PreferenceExample
         {
             Format = DataFormat.TrlPreference, Source = source, Prompt = prompt, Chosen = chosen, Rejected = rejected, Tools = toolArray,
+            ToolNames = tools.Ordered,
         };
     }
 
@@ -329,7 +330,7 @@ internal sealed partial class RecordParser
                 _ => b + sub,
             };
         }, "conversations", ctx, requireTrainable: true);
-        return new ChatExample { Format = DataFormat.ShareGpt, Source = source, Messages = messages, Tools = toolArray };
+        return new ChatExample { Format = DataFormat.ShareGpt, Source = source, Messages = messages, Tools = toolArray, ToolNames = tools.Ordered };
     }
 
     private static string? ShareGptRole(string from) => from.Trim().ToLowerInvariant() switch
@@ -400,7 +401,7 @@ internal sealed partial class RecordParser
             int n = prompt.Count;
             List<ChatMessage> messages = [.. prompt, .. completion];
             ChatRules.Check(messages, tools, null, (i, sub) => i < n ? $"prompt[{i}]{sub}" : $"completion[{i - n}]{sub}", "completion", ctx, requireTrainable: true);
-            return new ChatExample { Format = DataFormat.PromptCompletion, Source = source, Messages = messages, Tools = toolArray };
+            return new ChatExample { Format = DataFormat.PromptCompletion, Source = source, Messages = messages, Tools = toolArray, ToolNames = tools.Ordered };
         }
         bool ok = ctx.TryString(promptValue, "prompt", out var p);
         ok &= ctx.TryString(completionValue, "completion", out var c);
@@ -411,7 +412,7 @@ internal sealed partial class RecordParser
             new ChatMessage { Role = ChatRoles.Assistant, Content = c },
         ];
         ChatRules.Check(pair, tools, null, (i, _) => i == 0 ? "prompt" : "completion", "completion", ctx, requireTrainable: true);
-        return new ChatExample { Format = DataFormat.PromptCompletion, Source = source, Messages = pair, Tools = toolArray };
+        return new ChatExample { Format = DataFormat.PromptCompletion, Source = source, Messages = pair, Tools = toolArray, ToolNames = tools.Ordered };
     }
 
     // ---------------------------------------------------------------- text

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -12,6 +13,7 @@ internal sealed partial class RecordParser(RecordContext ctx, int maxDepth)
     private readonly JsonDocumentOptions _argumentOptions = new() { MaxDepth = maxDepth };
 
     /// <summary>The format a record looks like from its fields, or null when it matches none.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static DataFormat? Detect(JsonElement root)
     {
         if (root.ValueKind != JsonValueKind.Object) return null;
@@ -52,6 +54,7 @@ internal sealed partial class RecordParser(RecordContext ctx, int maxDepth)
 
     // ---------------------------------------------------------------- OpenAI chat
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private ChatExample? ParseOpenAiChat(JsonElement root, SourceLocation source)
     {
         if (!Required(root, "messages", "add the conversation as \"messages\": [{\"role\": ..., \"content\": ...}]", out var list)) return null;
@@ -60,10 +63,11 @@ internal sealed partial class RecordParser(RecordContext ctx, int maxDepth)
         var messages = ParseMessages(list, "messages");
         if (messages is null || tools is null) return null;
         ChatRules.Check(messages, tools, parallel, (i, sub) => $"messages[{i}]{sub}", "messages", ctx, requireTrainable: true);
-        return new ChatExample { Format = DataFormat.OpenAiChat, Source = source, Messages = messages, Tools = toolArray, ParallelToolCalls = parallel };
+        return new ChatExample { Format = DataFormat.OpenAiChat, Source = source, Messages = messages, Tools = toolArray, ToolNames = tools.Ordered, ParallelToolCalls = parallel };
     }
 
     /// <summary>Reads a list of OpenAI messages; null (with errors reported) when any is wrong.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private List<ChatMessage>? ParseMessages(JsonElement list, string path, bool allowEmpty = false)
     {
         if (list.ValueKind != JsonValueKind.Array)
@@ -88,6 +92,7 @@ internal sealed partial class RecordParser(RecordContext ctx, int maxDepth)
         return ok ? result : null;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private ChatMessage? ParseMessage(JsonElement m, string listPath, int i)
     {
         string P(string sub) => $"{listPath}[{i}]{sub}";
@@ -149,6 +154,7 @@ internal sealed partial class RecordParser(RecordContext ctx, int maxDepth)
         _ => "rename it",
     };
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private bool ParseContent(JsonElement v, string path, out string? content, out List<ContentPart>? parts)
     {
         content = null;
@@ -218,6 +224,7 @@ internal sealed partial class RecordParser(RecordContext ctx, int maxDepth)
         return false;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private bool ParseToolCalls(JsonElement v, string path, out List<ToolCall>? calls)
     {
         calls = null;
@@ -239,6 +246,7 @@ internal sealed partial class RecordParser(RecordContext ctx, int maxDepth)
         return ok;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private ToolCall? ParseToolCall(JsonElement c, string path)
     {
         if (c.ValueKind != JsonValueKind.Object)
@@ -272,6 +280,7 @@ internal sealed partial class RecordParser(RecordContext ctx, int maxDepth)
     }
 
     /// <summary>A {name, arguments} object; arguments may be a JSON string (OpenAI) or an object (taken as its JSON text).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private (string? Name, string? Arguments) ParseFunction(JsonElement function, string path)
     {
         string? name = null, arguments = null;
@@ -294,6 +303,7 @@ internal sealed partial class RecordParser(RecordContext ctx, int maxDepth)
         return (name, arguments);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private bool ArgumentsAreValid(string text, string path)
     {
         try
@@ -331,6 +341,7 @@ internal sealed partial class RecordParser(RecordContext ctx, int maxDepth)
     }
 
     /// <param name="lenient">Also accept tools given as a JSON string and flat {name, description, parameters} entries (ShareGPT).</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private ToolSet? ParseTools(JsonElement v, string path, out JsonArray? tools, bool lenient)
     {
         tools = null;
@@ -355,6 +366,7 @@ internal sealed partial class RecordParser(RecordContext ctx, int maxDepth)
             return null;
         }
         var names = new HashSet<string>(StringComparer.Ordinal);
+        var ordered = new List<string>();
         bool ok = true, flat = false;
         int k = 0;
         foreach (var tool in v.EnumerateArray())
@@ -416,6 +428,7 @@ internal sealed partial class RecordParser(RecordContext ctx, int maxDepth)
                     ctx.Error(fp + ".name", IssueCodes.InvalidToolDefinition, $"tool '{name}' is declared twice: keep one definition");
                     ok = false;
                 }
+                else ordered.Add(name);
             }
             if (function.TryGetProperty("description", out var description) && description.ValueKind is not (JsonValueKind.String or JsonValueKind.Null))
             {
@@ -440,7 +453,7 @@ internal sealed partial class RecordParser(RecordContext ctx, int maxDepth)
             }
         }
         else tools = JsonArray.Create(v.Clone());
-        return new ToolSet(true, names);
+        return new ToolSet(true, ordered);
     }
 
     private static bool IsValidToolName(string name)

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Buffers;
 using System.Text;
 using System.Text.Json;
@@ -102,6 +103,7 @@ internal sealed class JsonlRecordReader(Stream stream, int maxRecordBytes) : Rec
 
     protected override void OnShift(int by) => _scan -= by;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override bool TryRead(out RawRecord record)
     {
         while (true)
