@@ -31,15 +31,18 @@ public static class DataBench
 
     private static int Check(string file)
     {
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         var watch = Stopwatch.StartNew();
         var report = DataChecker.Check(file);
         double seconds = watch.Elapsed.TotalSeconds;
+        double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds;
         double mb = new FileInfo(file).Length / 1048576.0;
         Console.Error.WriteLine($"{Path.GetFileName(file)}: {report.Examples:N0} examples, {report.Errors.Count} errors, {report.Warnings.Count} warnings, " +
                                 $"{report.Stats.Messages:N0} messages, {report.Stats.ToolCalls:N0} tool calls in {seconds:F2} s");
         // InvariantGlobalization: numbers print with '.', as JSON needs.
         Console.WriteLine($"{{\"examples\": {report.Examples}, \"mb\": {mb:F1}, \"seconds\": {seconds:F3}, \"examples_per_s\": {report.Examples / seconds:F0}, " +
-                          $"\"mb_per_s\": {mb / seconds:F1}, \"peak_rss_mb\": {LoraBench.PeakRssMb():F1}, \"errors\": {report.Errors.Count}, \"warnings\": {report.Warnings.Count}}}");
+                          $"\"mb_per_s\": {mb / seconds:F1}, \"cpu_s\": {cpuSeconds:F2}, \"threads\": {Environment.ProcessorCount}, \"peak_rss_mb\": {LoraBench.PeakRssMb():F1}, " +
+                          $"\"errors\": {report.Errors.Count}, \"warnings\": {report.Warnings.Count}}}");
         return report.HasErrors ? 1 : 0;
     }
 

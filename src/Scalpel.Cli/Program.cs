@@ -18,7 +18,7 @@ public static class Program
     [
         ("demo", "demo [--work DIR]            tiny end-to-end check: random Llama checkpoint, LoRA fine-tune, accuracy before/after", DemoCommand.Run),
         ("inspect", "inspect MODEL_DIR            architecture, shapes and tensors of a Hugging Face checkpoint folder", InspectCommand.Run),
-        ("data", "data check|stats|split|convert|dedupe FILE ...  dataset formats, checks (exit 1 on errors), stats, split, convert, dedupe", DataCommand.Run),
+        ("data", "data CMD FILE [options]      datasets: check (exit 1 on errors), stats, split, convert, dedupe (scalpel data --help)", DataCommand.Run),
     ];
 
     public static string Usage =>

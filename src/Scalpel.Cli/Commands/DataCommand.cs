@@ -25,8 +25,17 @@ internal static class DataCommand
 
     public static int Run(string[] args)
     {
-        if (args is [] or ["--help" or "-h" or "help"]) throw new UsageException(Usage);
+        if (args is ["--help" or "-h" or "help"]) { Console.WriteLine(Usage); return 0; }
+        if (args is []) throw new UsageException(Usage);
         string[] rest = args[1..];
+        if (rest is ["--help" or "-h"])
+        {
+            string? usage = args[0] switch
+            {
+                "check" => CheckUsage, "stats" => StatsUsage, "split" => SplitUsage, "convert" => ConvertUsage, "dedupe" => DedupeUsage, _ => null,
+            };
+            if (usage is not null) { Console.WriteLine(usage); return 0; }
+        }
         return args[0] switch
         {
             "check" => Check(rest),

@@ -168,7 +168,7 @@ public static class DataChecker
                 stats.ChatExamples++;
                 CountMessages(stats, chat.Messages);
                 stats.MessagesPerExample.Add(chat.Messages.Count);
-                if (chat.Tools is { Count: > 0 }) stats.ExamplesWithTools++;
+                if (chat.HasTools) stats.ExamplesWithTools++;
                 if (chat.Messages.Count > 0 && ChatRoles.IsInstruction(chat.Messages[0].Role)) stats.ExamplesWithSystemPrompt++;
                 break;
             case PreferenceExample pair:
@@ -177,7 +177,7 @@ public static class DataChecker
                 CountMessages(stats, pair.Chosen);
                 CountMessages(stats, pair.Rejected);
                 stats.MessagesPerExample.Add(pair.Prompt.Count + pair.Chosen.Count);
-                if (pair.Tools is { Count: > 0 }) stats.ExamplesWithTools++;
+                if (pair.HasTools) stats.ExamplesWithTools++;
                 if (pair.Prompt.Count > 0 && ChatRoles.IsInstruction(pair.Prompt[0].Role)) stats.ExamplesWithSystemPrompt++;
                 break;
             case TextExample:

@@ -4,6 +4,12 @@ using System.Text.Json;
 
 namespace Scalpel.Data;
 
+/// <summary>A dataset that cannot be used as it is: the first error (a FormatException, so the CLI reports it as bad input, exit 1).</summary>
+public sealed class DatasetException(DataIssue issue) : FormatException($"{issue}")
+{
+    public DataIssue Issue { get; } = issue;
+}
+
 /// <summary>How to read a dataset file. Everything is detected when left null.</summary>
 public sealed record DatasetReadOptions
 {
@@ -136,6 +142,20 @@ public sealed class DatasetReader : IDisposable
             DataContainer.Tsv => new CsvRecordReader(body, options.MaxRecordBytes, (byte)'\t', options.MaxDepth),
             _ => throw new ArgumentOutOfRangeException(nameof(options)),
         };
+    }
+
+    /// <summary>
+    /// The examples of a file for code that needs clean data (training): throws <see cref="DatasetException"/> at the
+    /// first error, naming file, line, field and fix. Warnings are ignored; run <see cref="DataChecker"/> for those.
+    /// </summary>
+    public static IEnumerable<Example> ReadExamples(string path, DatasetReadOptions? options = null)
+    {
+        using var reader = Open(path, options);
+        foreach (var record in reader.Read())
+        {
+            if (record.Errors.Count > 0) throw new DatasetException(record.Errors[0]);
+            if (record.Example is not null) yield return record.Example;
+        }
     }
 
     /// <summary>Opens a dataset file. Throws <see cref="FileNotFoundException"/> when it does not exist.</summary>

@@ -58,8 +58,13 @@ public sealed class TextExample : Example
 public sealed class ChatExample : Example
 {
     public required IReadOnlyList<ChatMessage> Messages { get; init; }
+    private JsonArray? _tools;
+    private readonly byte[]? _toolsUtf8;
     /// <summary>Function definitions in OpenAI form ({"type": "function", "function": {name, description, parameters}}), or null.</summary>
-    public JsonArray? Tools { get; init; }
+    public JsonArray? Tools { get => LazyTools.Get(ref _tools, _toolsUtf8); init => _tools = value; }
+    /// <summary>The tools as read (UTF-8 JSON, shared between examples that declare the same ones); parsed into <see cref="Tools"/> on first use.</summary>
+    internal byte[]? ToolsUtf8 { get => _toolsUtf8; init => _toolsUtf8 = value; }
+    public bool HasTools => ToolNames.Count > 0;
     public bool? ParallelToolCalls { get; init; }
 
     private IReadOnlyList<string>? _toolNames;
@@ -105,7 +110,11 @@ public sealed class PreferenceExample : Example
     public required IReadOnlyList<ChatMessage> Prompt { get; init; }
     public required IReadOnlyList<ChatMessage> Chosen { get; init; }
     public required IReadOnlyList<ChatMessage> Rejected { get; init; }
-    public JsonArray? Tools { get; init; }
+    private JsonArray? _tools;
+    private readonly byte[]? _toolsUtf8;
+    public JsonArray? Tools { get => LazyTools.Get(ref _tools, _toolsUtf8); init => _tools = value; }
+    internal byte[]? ToolsUtf8 { get => _toolsUtf8; init => _toolsUtf8 = value; }
+    public bool HasTools => ToolNames.Count > 0;
     public bool? ParallelToolCalls { get; init; }
     private IReadOnlyList<string>? _toolNames;
     /// <summary>Names of the declared tools, in declaration order.</summary>
@@ -119,7 +128,8 @@ public sealed class PreferenceExample : Example
         Format = Format,
         Source = Source,
         Messages = [.. Prompt, .. answer],
-        Tools = Tools,
+        Tools = _tools,
+        ToolsUtf8 = _toolsUtf8,
         ToolNames = ToolNames,
         ParallelToolCalls = ParallelToolCalls,
     };
@@ -232,6 +242,17 @@ public sealed class ChatMessage
         if (ToolCallId is not null) obj["tool_call_id"] = ToolCallId;
         if (Weight is int w && options.IncludeWeight) obj["weight"] = w;
         return obj;
+    }
+}
+
+/// <summary>Tools kept as UTF-8 JSON until someone asks for the nodes.</summary>
+internal static class LazyTools
+{
+    public static JsonArray? Get(ref JsonArray? tools, byte[]? utf8)
+    {
+        if (tools is null && utf8 is not null)
+            Interlocked.CompareExchange(ref tools, JsonNode.Parse(utf8)!.AsArray(), null);
+        return tools;
     }
 }
 

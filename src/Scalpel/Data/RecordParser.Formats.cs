@@ -12,6 +12,7 @@ internal sealed partial class RecordParser
         List<ChatMessage>? prompt = null;
         ToolSet? tools = ToolSet.None;
         JsonArray? toolArray = null;
+        byte[]? toolsUtf8 = null;
         bool? parallel = null;
         if (Required(root, "input", "add \"input\": {\"messages\": [...]}", out var input))
         {
@@ -21,7 +22,7 @@ internal sealed partial class RecordParser
             {
                 if (input.TryGetProperty("messages", out var list)) prompt = ParseMessages(list, "input.messages");
                 else ctx.Error("input.messages", IssueCodes.MissingField, "the input has no messages: add \"messages\": [{\"role\": \"user\", ...}]");
-                if (input.TryGetProperty("tools", out var t) && t.ValueKind != JsonValueKind.Null) tools = ParseTools(t, "input.tools", out toolArray, lenient: false);
+                if (input.TryGetProperty("tools", out var t) && t.ValueKind != JsonValueKind.Null) tools = ParseTools(t, "input.tools", out toolArray, out toolsUtf8, lenient: false);
                 parallel = ParseParallel(input, "parallel_tool_calls", "input.parallel_tool_calls");
             }
         }
@@ -39,7 +40,7 @@ internal sealed partial class RecordParser
         return new PreferenceExample
         {
             Format = DataFormat.OpenAiPreference, Source = source, Prompt = prompt, Chosen = chosen, Rejected = rejected,
-            Tools = toolArray, ToolNames = tools.Ordered, ParallelToolCalls = parallel,
+            Tools = toolArray, ToolsUtf8 = toolsUtf8, ToolNames = tools.Ordered, ParallelToolCalls = parallel,
         };
     }
 
@@ -81,7 +82,7 @@ internal sealed partial class RecordParser
         bool hasPrompt = root.TryGetProperty("prompt", out var promptValue) && promptValue.ValueKind != JsonValueKind.Null;
         bool hasChosen = Required(root, "chosen", "add the preferred answer as \"chosen\"", out var chosenValue);
         bool hasRejected = Required(root, "rejected", "add the worse answer as \"rejected\"", out var rejectedValue);
-        var tools = ParseToolsField(root, "tools", out var toolArray);
+        var tools = ParseToolsField(root, "tools", out var toolArray, out var toolsUtf8);
         if (!hasChosen || !hasRejected || tools is null) return null;
 
         List<ChatMessage>? prompt, chosen, rejected;
@@ -144,7 +145,7 @@ internal sealed partial class RecordParser
         return new PreferenceExample
         {
             Format = DataFormat.TrlPreference, Source = source, Prompt = prompt, Chosen = chosen, Rejected = rejected, Tools = toolArray,
-            ToolNames = tools.Ordered,
+            ToolsUtf8 = toolsUtf8, ToolNames = tools.Ordered,
         };
     }
 
@@ -243,7 +244,7 @@ internal sealed partial class RecordParser
         bool ok = true;
         string? system = null;
         if (root.TryGetProperty("system", out var s)) ok &= ctx.TryOptionalString(s, "system", out system);
-        var tools = ParseToolsField(root, "tools", out var toolArray, lenient: true);
+        var tools = ParseToolsField(root, "tools", out var toolArray, out var toolsUtf8, lenient: true);
         if (list.ValueKind != JsonValueKind.Array)
         {
             ctx.WrongType("conversations", list, "a list of turns", "write [{\"from\": \"human\", \"value\": ...}, {\"from\": \"gpt\", \"value\": ...}]");
@@ -330,7 +331,7 @@ internal sealed partial class RecordParser
                 _ => b + sub,
             };
         }, "conversations", ctx, requireTrainable: true);
-        return new ChatExample { Format = DataFormat.ShareGpt, Source = source, Messages = messages, Tools = toolArray, ToolNames = tools.Ordered };
+        return new ChatExample { Format = DataFormat.ShareGpt, Source = source, Messages = messages, Tools = toolArray, ToolsUtf8 = toolsUtf8, ToolNames = tools.Ordered };
     }
 
     private static string? ShareGptRole(string from) => from.Trim().ToLowerInvariant() switch
@@ -387,7 +388,7 @@ internal sealed partial class RecordParser
         bool hasPrompt = Required(root, "prompt", "add the input as \"prompt\"", out var promptValue);
         bool hasCompletion = Required(root, "completion", "add the expected output as \"completion\"", out var completionValue);
         if (!hasPrompt || !hasCompletion) return null;
-        var tools = ParseToolsField(root, "tools", out var toolArray);
+        var tools = ParseToolsField(root, "tools", out var toolArray, out var toolsUtf8);
         if (tools is null) return null;
         if (promptValue.ValueKind == JsonValueKind.Array || completionValue.ValueKind == JsonValueKind.Array)
         {
@@ -401,7 +402,7 @@ internal sealed partial class RecordParser
             int n = prompt.Count;
             List<ChatMessage> messages = [.. prompt, .. completion];
             ChatRules.Check(messages, tools, null, (i, sub) => i < n ? $"prompt[{i}]{sub}" : $"completion[{i - n}]{sub}", "completion", ctx, requireTrainable: true);
-            return new ChatExample { Format = DataFormat.PromptCompletion, Source = source, Messages = messages, Tools = toolArray, ToolNames = tools.Ordered };
+            return new ChatExample { Format = DataFormat.PromptCompletion, Source = source, Messages = messages, Tools = toolArray, ToolsUtf8 = toolsUtf8, ToolNames = tools.Ordered };
         }
         bool ok = ctx.TryString(promptValue, "prompt", out var p);
         ok &= ctx.TryString(completionValue, "completion", out var c);
@@ -412,7 +413,7 @@ internal sealed partial class RecordParser
             new ChatMessage { Role = ChatRoles.Assistant, Content = c },
         ];
         ChatRules.Check(pair, tools, null, (i, _) => i == 0 ? "prompt" : "completion", "completion", ctx, requireTrainable: true);
-        return new ChatExample { Format = DataFormat.PromptCompletion, Source = source, Messages = pair, Tools = toolArray, ToolNames = tools.Ordered };
+        return new ChatExample { Format = DataFormat.PromptCompletion, Source = source, Messages = pair, Tools = toolArray, ToolsUtf8 = toolsUtf8, ToolNames = tools.Ordered };
     }
 
     // ---------------------------------------------------------------- text

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -58,12 +59,12 @@ internal sealed partial class RecordParser(RecordContext ctx, int maxDepth)
     private ChatExample? ParseOpenAiChat(JsonElement root, SourceLocation source)
     {
         if (!Required(root, "messages", "add the conversation as \"messages\": [{\"role\": ..., \"content\": ...}]", out var list)) return null;
-        var tools = ParseToolsField(root, "tools", out var toolArray);
+        var tools = ParseToolsField(root, "tools", out var toolArray, out var toolsUtf8);
         bool? parallel = ParseParallel(root, "parallel_tool_calls");
         var messages = ParseMessages(list, "messages");
         if (messages is null || tools is null) return null;
         ChatRules.Check(messages, tools, parallel, (i, sub) => $"messages[{i}]{sub}", "messages", ctx, requireTrainable: true);
-        return new ChatExample { Format = DataFormat.OpenAiChat, Source = source, Messages = messages, Tools = toolArray, ToolNames = tools.Ordered, ParallelToolCalls = parallel };
+        return new ChatExample { Format = DataFormat.OpenAiChat, Source = source, Messages = messages, Tools = toolArray, ToolsUtf8 = toolsUtf8, ToolNames = tools.Ordered, ParallelToolCalls = parallel };
     }
 
     /// <summary>Reads a list of OpenAI messages; null (with errors reported) when any is wrong.</summary>
@@ -333,18 +334,22 @@ internal sealed partial class RecordParser(RecordContext ctx, int maxDepth)
     // ---------------------------------------------------------------- tools
 
     /// <summary>Reads a tools field; null (with errors) when it is wrong, <see cref="ToolSet.None"/> when absent.</summary>
-    private ToolSet? ParseToolsField(JsonElement root, string field, out JsonArray? tools, bool lenient = false)
+    private ToolSet? ParseToolsField(JsonElement root, string field, out JsonArray? tools, out byte[]? utf8, bool lenient = false)
     {
         tools = null;
+        utf8 = null;
         if (!root.TryGetProperty(field, out var v) || v.ValueKind == JsonValueKind.Null) return ToolSet.None;
-        return ParseTools(v, field, out tools, lenient);
+        return ParseTools(v, field, out tools, out utf8, lenient);
     }
 
     /// <param name="lenient">Also accept tools given as a JSON string and flat {name, description, parameters} entries (ShareGPT).</param>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private ToolSet? ParseTools(JsonElement v, string path, out JsonArray? tools, bool lenient)
+    /// <param name="tools">The tools as nodes when they had to be rewritten (flat ShareGPT tools), else null.</param>
+    /// <param name="utf8">The tools as read, when they are used as they are (shared between records that repeat them).</param>
+    private ToolSet? ParseTools(JsonElement v, string path, out JsonArray? tools, out byte[]? utf8, bool lenient)
     {
         tools = null;
+        utf8 = null;
         if (lenient && v.ValueKind == JsonValueKind.String)
         {
             if (!ctx.TryString(v, path, out var text)) return null;
@@ -352,7 +357,7 @@ internal sealed partial class RecordParser(RecordContext ctx, int maxDepth)
             try
             {
                 using var doc = JsonDocument.Parse(text, _argumentOptions);
-                return ParseTools(doc.RootElement.Clone(), path, out tools, lenient);
+                return ParseTools(doc.RootElement.Clone(), path, out tools, out utf8, lenient);
             }
             catch (JsonException e)
             {
@@ -452,8 +457,22 @@ internal sealed partial class RecordParser(RecordContext ctx, int maxDepth)
                 tools.Add(node is JsonObject o && !o.ContainsKey("function") ? new JsonObject { ["type"] = "function", ["function"] = node } : node);
             }
         }
-        else tools = JsonArray.Create(v.Clone());
+        else utf8 = InternTools(JsonMarshal.GetRawUtf8Value(v));
         return new ToolSet(true, ordered);
+    }
+
+    // The tools lists seen lately: datasets repeat the same few, so records share one copy of the bytes.
+    private readonly Dictionary<ulong, byte[]> _toolsSeen = [];
+
+    private byte[] InternTools(ReadOnlySpan<byte> json)
+    {
+        ulong h = 14695981039346656037UL ^ (ulong)json.Length;
+        var words = MemoryMarshal.Cast<byte, ulong>(json);
+        foreach (ulong w in words) h = (h ^ w) * 0x100000001B3UL;
+        for (int i = words.Length * 8; i < json.Length; i++) h = (h ^ json[i]) * 0x100000001B3UL;
+        if (_toolsSeen.TryGetValue(h, out var known) && json.SequenceEqual(known)) return known;
+        if (_toolsSeen.Count >= 1024) _toolsSeen.Clear();
+        return _toolsSeen[h] = json.ToArray();
     }
 
     private static bool IsValidToolName(string name)

@@ -84,4 +84,15 @@ public class ReaderTests : IDisposable
         Assert.Contains("at least", w.Message);   // more distinct answers than counters: the count is a lower bound
         Assert.Contains("Please contact our support", w.Message);
     }
+
+    [Fact]
+    public void ReadExamplesStopsAtTheFirstErrorWithItsLocation()
+    {
+        var ok = _files.WriteLines("ok.jsonl", DataFiles.Chat("q", "a"), DataFiles.Chat("q2", "a2"));
+        Assert.Equal(2, DatasetReader.ReadExamples(ok).Count());
+        var bad = _files.WriteLines("bad.jsonl", DataFiles.Chat("q", "a"), """{"messages": [{"role": "user", "content": "q"}, {"role": "bot", "content": "a"}]}""");
+        var e = Assert.Throws<DatasetException>(() => DatasetReader.ReadExamples(bad).ToList());
+        Assert.Equal((2L, "messages[1].role", IssueCodes.UnknownRole), (e.Issue.Line, e.Issue.Field, e.Issue.Code));
+        Assert.Contains("bad.jsonl:2 messages[1].role: unknown_role", e.Message);
+    }
 }
