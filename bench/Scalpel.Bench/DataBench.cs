@@ -8,7 +8,7 @@ namespace Scalpel.Bench;
 
 /// <summary>
 /// `scalpel data check` throughput on generated OpenAI chat JSONL (tools, multi-turn, tool calls, unicode).
-/// `prepare DIR` writes chat-50mb.jsonl and chat-200mb.jsonl once; `run FILE` checks one file in a fresh process
+/// `prepare DIR [MB ...]` writes chat-50mb.jsonl and chat-200mb.jsonl (or the sizes given) once; `run FILE` checks one file in a fresh process
 /// (so its peak RSS is the check's own) and prints one JSON line: examples, mb, seconds, examples_per_s, mb_per_s, peak_rss_mb.
 /// </summary>
 public static class DataBench
@@ -17,14 +17,14 @@ public static class DataBench
     {
         switch (args)
         {
-            case ["prepare", var dir]:
+            case ["prepare", var dir, .. var sizes]:
                 Directory.CreateDirectory(dir);
-                foreach (int mb in new[] { 50, 200 }) Prepare(Path.Combine(dir, $"chat-{mb}mb.jsonl"), mb);
+                foreach (int mb in sizes.Length > 0 ? sizes.Select(int.Parse) : [50, 200]) Prepare(Path.Combine(dir, $"chat-{mb}mb.jsonl"), mb);
                 return 0;
             case ["run", var file]:
                 return Check(file);
             default:
-                Console.Error.WriteLine("usage: Scalpel.Bench data-check prepare DIR | run FILE");
+                Console.Error.WriteLine("usage: Scalpel.Bench data-check prepare DIR [MB ...] | run FILE");
                 return 2;
         }
     }

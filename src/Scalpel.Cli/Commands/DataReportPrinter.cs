@@ -51,8 +51,10 @@ internal static class DataReportPrinter
             if (r.Errors.Count > 0) o.WriteLine($"  errors by code: {ByCode(r.Errors)} (scalpel data check lists them)");
             if (r.Warnings.Count > 0) o.WriteLine($"  warnings by code: {ByCode(r.Warnings)}");
         }
-        o.WriteLine($"{r.Errors.Count:N0} errors, {r.Warnings.Count:N0} warnings" + (r.Errors.Count == 0 ? " — ready to train" : ""));
+        o.WriteLine($"{Count(r.Errors.Count, "error")}, {Count(r.Warnings.Count, "warning")}" + (r.Errors.Count == 0 ? " — ready to train" : ""));
     }
+
+    private static string Count(long n, string noun) => $"{n:N0} {noun}{(n == 1 ? "" : "s")}";
 
     private static string ByCode(IssueLog log) =>
         string.Join(", ", log.CountByCode.OrderByDescending(kv => kv.Value).Select(kv => $"{kv.Key} {kv.Value:N0}"));
