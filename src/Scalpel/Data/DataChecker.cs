@@ -154,7 +154,7 @@ public static class DataChecker
         quality.Finish(path);
         return new DataReport
         {
-            File = path, Format = format, Container = stats.Records > 0 || errors.Count > 0 ? container : null, Compressed = compressed,
+            File = path, Format = format, Container = container, Compressed = compressed,
             Examples = stats.Records, Errors = errors, Warnings = warnings, Stats = stats, Elapsed = watch.Elapsed,
         };
     }

@@ -61,7 +61,8 @@ public sealed class DatasetReader : IDisposable
     private long _formatLine;
 
     public string Path { get; }
-    public DataContainer Container { get; }
+    /// <summary>The container, or null when the file could not be read as any (empty, binary, UTF-16).</summary>
+    public DataContainer? Container { get; }
     public bool Compressed { get; }
     /// <summary>Size of the file on disk.</summary>
     public long FileBytes { get; }
@@ -134,7 +135,7 @@ public sealed class DatasetReader : IDisposable
 
         Container = options.Container ?? ContainerFromName(path) ?? (firstChar < first.Length && first[firstChar] == (byte)'[' ? DataContainer.JsonArray : DataContainer.Jsonl);
         var body = new PrefixedStream(head, skip, headLength, stream);
-        _reader = Container switch
+        _reader = Container.Value switch
         {
             DataContainer.Jsonl => new JsonlRecordReader(body, options.MaxRecordBytes),
             DataContainer.JsonArray => new JsonArrayRecordReader(body, options.MaxRecordBytes),
