@@ -12,11 +12,11 @@ internal delegate string MessagePath(int index, string subField);
 internal sealed class ToolSet
 {
     public static readonly ToolSet None = new(false, []);
-    public ToolSet(bool declared, List<string> ordered)
+    public ToolSet(bool declared, List<string> ordered, HashSet<string>? names = null)
     {
         Declared = declared;
         Ordered = ordered;
-        Names = new HashSet<string>(ordered, StringComparer.Ordinal);
+        Names = names ?? new HashSet<string>(ordered, StringComparer.Ordinal);
     }
     public bool Declared { get; }
     public HashSet<string> Names { get; }

@@ -3,6 +3,16 @@ using System.Text.Json;
 
 namespace Scalpel.Data;
 
+/// <summary>
+/// A field path such as <c>messages[2].content</c>, formatted only when an issue needs it (building the string for
+/// every field of every record would cost more than the checks).
+/// </summary>
+internal readonly struct FieldPath(string prefix, int index = -1, string suffix = "")
+{
+    public static implicit operator FieldPath(string path) => new(path);
+    public override string ToString() => index < 0 ? prefix + suffix : $"{prefix}[{index}]{suffix}";
+}
+
 /// <summary>The record being parsed and the issues found in it.</summary>
 internal sealed class RecordContext(string file)
 {
@@ -32,12 +42,12 @@ internal sealed class RecordContext(string file)
         _ => "nothing",
     };
 
-    public void WrongType(string field, JsonElement value, string expected, string fix) =>
-        Error(field, IssueCodes.WrongType, $"expected {expected}, got {Kind(value.ValueKind)}: {fix}");
+    public void WrongType(FieldPath field, JsonElement value, string expected, string fix) =>
+        Error(field.ToString(), IssueCodes.WrongType, $"expected {expected}, got {Kind(value.ValueKind)}: {fix}");
 
     /// <summary>Reads a string value; reports wrong types and lone surrogates (\ud800 escapes without a pair).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public bool TryString(JsonElement value, string field, out string text, string fix = "write it as a JSON string")
+    public bool TryString(JsonElement value, FieldPath field, out string text, string fix = "write it as a JSON string")
     {
         text = "";
         if (value.ValueKind != JsonValueKind.String)
@@ -52,7 +62,7 @@ internal sealed class RecordContext(string file)
         }
         catch (InvalidOperationException)
         {
-            Error(field, IssueCodes.LoneSurrogate,
+            Error(field.ToString(), IssueCodes.LoneSurrogate,
                 "the string holds a \\uD800-\\uDFFF escape without its pair (a broken emoji or cut text): remove it or write the whole character");
             return false;
         }
@@ -60,7 +70,7 @@ internal sealed class RecordContext(string file)
 
     /// <summary>An optional string: absent or null gives null without an error.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public bool TryOptionalString(JsonElement value, string field, out string? text)
+    public bool TryOptionalString(JsonElement value, FieldPath field, out string? text)
     {
         text = null;
         if (value.ValueKind == JsonValueKind.Null) return true;

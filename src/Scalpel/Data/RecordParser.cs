@@ -113,7 +113,8 @@ internal sealed partial class RecordParser(RecordContext ctx, int maxDepth)
             if (p.NameEquals("role"u8))
             {
                 hasRole = true;
-                if (ctx.TryString(v, P(".role"), out var r, "write the role as a string: \"user\", \"assistant\", ..."))
+                if (v.ValueKind == JsonValueKind.String && KnownRole(v) is { } known) role = known;   // no string allocated
+                else if (ctx.TryString(v, new FieldPath(listPath, i, ".role"), out var r, "write the role as a string: \"user\", \"assistant\", ..."))
                 {
                     role = ChatRoles.Known(r);
                     if (role is null)
@@ -124,10 +125,10 @@ internal sealed partial class RecordParser(RecordContext ctx, int maxDepth)
                 }
                 else ok = false;
             }
-            else if (p.NameEquals("content"u8)) ok &= ParseContent(v, P(".content"), out content, out parts);
-            else if (p.NameEquals("name"u8)) ok &= ctx.TryOptionalString(v, P(".name"), out name);
+            else if (p.NameEquals("content"u8)) ok &= ParseContent(v, new FieldPath(listPath, i, ".content"), out content, out parts);
+            else if (p.NameEquals("name"u8)) ok &= ctx.TryOptionalString(v, new FieldPath(listPath, i, ".name"), out name);
             else if (p.NameEquals("tool_calls"u8)) ok &= ParseToolCalls(v, P(".tool_calls"), out calls);
-            else if (p.NameEquals("tool_call_id"u8)) ok &= ctx.TryOptionalString(v, P(".tool_call_id"), out toolCallId);
+            else if (p.NameEquals("tool_call_id"u8)) ok &= ctx.TryOptionalString(v, new FieldPath(listPath, i, ".tool_call_id"), out toolCallId);
             else if (p.NameEquals("weight"u8)) ok &= ParseWeight(v, P(".weight"), out weight);
             else if (p.NameEquals("reasoning_content"u8) || p.NameEquals("thinking"u8)) ok &= ctx.TryOptionalString(v, P("." + p.Name), out reasoning);
             else if (p.NameEquals("refusal"u8) || p.NameEquals("function_call"u8) && v.ValueKind == JsonValueKind.Null) { }
@@ -146,6 +147,14 @@ internal sealed partial class RecordParser(RecordContext ctx, int maxDepth)
         };
     }
 
+    private static string? KnownRole(JsonElement v) =>
+        v.ValueEquals("user"u8) ? ChatRoles.User
+        : v.ValueEquals("assistant"u8) ? ChatRoles.Assistant
+        : v.ValueEquals("system"u8) ? ChatRoles.System
+        : v.ValueEquals("tool"u8) ? ChatRoles.Tool
+        : v.ValueEquals("developer"u8) ? ChatRoles.Developer
+        : null;
+
     private static string RoleFix(string role) => role.Trim().ToLowerInvariant() switch
     {
         "human" or "customer" or "prompter" or "question" => "use 'user'",
@@ -156,7 +165,7 @@ internal sealed partial class RecordParser(RecordContext ctx, int maxDepth)
     };
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private bool ParseContent(JsonElement v, string path, out string? content, out List<ContentPart>? parts)
+    private bool ParseContent(JsonElement v, FieldPath path, out string? content, out List<ContentPart>? parts)
     {
         content = null;
         parts = null;
@@ -258,7 +267,7 @@ internal sealed partial class RecordParser(RecordContext ctx, int maxDepth)
         bool ok = true;
         string? id = null;
         if (c.TryGetProperty("id", out var idValue)) ok &= ctx.TryOptionalString(idValue, path + ".id", out id);
-        if (c.TryGetProperty("type", out var type) && type.ValueKind != JsonValueKind.Null)
+        if (c.TryGetProperty("type", out var type) && type.ValueKind != JsonValueKind.Null && !type.ValueEquals("function"u8))
         {
             if (ctx.TryString(type, path + ".type", out var t) && t != "function")
             {
@@ -458,7 +467,7 @@ internal sealed partial class RecordParser(RecordContext ctx, int maxDepth)
             }
         }
         else utf8 = InternTools(JsonMarshal.GetRawUtf8Value(v));
-        return new ToolSet(true, ordered);
+        return new ToolSet(true, ordered, names);
     }
 
     // The tools lists seen lately: datasets repeat the same few, so records share one copy of the bytes.
