@@ -12,8 +12,10 @@ public static class Program
                 return GemmBench.Run(rest);
             case "lora-cpu":
                 return LoraBench.Run(rest);
+            case "data-check":
+                return DataBench.Run(rest);
             default:
-                Console.Error.WriteLine("usage: Scalpel.Bench <gemm-cpu|lora-cpu> [options]");
+                Console.Error.WriteLine("usage: Scalpel.Bench <gemm-cpu|lora-cpu|data-check> [options]");
                 return 2;
         }
     }

@@ -23,6 +23,7 @@ public static class Program
         ("pull", "pull ORG/NAME [--revision R] [--include PATTERNS]   download a model from the Hugging Face Hub into the shared cache", PullCommand.Run),
         ("export", "export merged --model DIR [--adapter DIR] --out DIR [--dtype bf16|f16|f32]   fold an adapter into its base", ExportCommand.Run),
         ("runs", "runs [show ID] [--json]      training runs: status, best validation loss, duration (--home DIR; default $SCALPEL_HOME or ~/.scalpel)", RunsCommand.Run),
+        ("data", "data CMD FILE [options]      datasets: check (exit 1 on errors), stats, split, convert, dedupe (scalpel data --help)", DataCommand.Run),
     ];
 
     public static string Usage =>
