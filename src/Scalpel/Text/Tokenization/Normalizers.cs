@@ -68,7 +68,7 @@ internal sealed class ReplaceNormalizer(SplitPattern pattern, string content) : 
 }
 
 /// <summary>NFC / NFD / NFKC / NFKD with Scalpel's own tables (see Unicode/UnicodeNormalizer).</summary>
-internal sealed class UnicodeFormNormalizer(NormalizationForm form) : Normalizer
+internal sealed class UnicodeFormNormalizer(NormalForm form) : Normalizer
 {
     public override Piece Apply(Piece piece)
     {

@@ -161,10 +161,10 @@ internal static class TokenizerJson
                     }
                     return new SequenceNormalizer(steps.ToArray());
                 }
-                case "NFC": return new UnicodeFormNormalizer(NormalizationForm.Nfc);
-                case "NFD": return new UnicodeFormNormalizer(NormalizationForm.Nfd);
-                case "NFKC": return new UnicodeFormNormalizer(NormalizationForm.Nfkc);
-                case "NFKD": return new UnicodeFormNormalizer(NormalizationForm.Nfkd);
+                case "NFC": return new UnicodeFormNormalizer(NormalForm.Nfc);
+                case "NFD": return new UnicodeFormNormalizer(NormalForm.Nfd);
+                case "NFKC": return new UnicodeFormNormalizer(NormalForm.Nfkc);
+                case "NFKD": return new UnicodeFormNormalizer(NormalForm.Nfkd);
                 case "Prepend": return new PrependNormalizer(String(e, "prepend", component));
                 case "Replace":
                     return new ReplaceNormalizer(Pattern(e, component, out _), String(e, "content", component, ""));

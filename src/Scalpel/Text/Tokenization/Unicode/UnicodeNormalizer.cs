@@ -1,6 +1,6 @@
 namespace Scalpel.Text.Tokenization.Unicode;
 
-internal enum NormalizationForm { Nfc, Nfd, Nfkc, Nfkd }
+internal enum NormalForm { Nfc, Nfd, Nfkc, Nfkd }
 
 /// <summary>
 /// Unicode normalization (UAX #15) with Scalpel's own tables (see generate_normalization_data.py): .NET built with
@@ -88,22 +88,22 @@ internal static class UnicodeNormalizer
         return t.CccAstral.TryGetValue(cp, out byte c) ? c : 0;
     }
 
-    private static bool IsComposing(NormalizationForm form) => form is NormalizationForm.Nfc or NormalizationForm.Nfkc;
-    private static bool IsCompat(NormalizationForm form) => form is NormalizationForm.Nfkc or NormalizationForm.Nfkd;
+    private static bool IsComposing(NormalForm form) => form is NormalForm.Nfc or NormalForm.Nfkc;
+    private static bool IsCompat(NormalForm form) => form is NormalForm.Nfkc or NormalForm.Nfkd;
 
     /// <summary>
     /// True when <paramref name="cp"/> starts a new chunk and is left as it is: for NFC/NFKC a starter whose
     /// quick-check is Yes; for NFD/NFKD a starter without decomposition.
     /// </summary>
-    public static bool IsStable(int cp, NormalizationForm form)
+    public static bool IsStable(int cp, NormalForm form)
     {
         if (cp < 0xA0) return true;
         var t = Data.Value;
         switch (form)
         {
-            case NormalizationForm.Nfc:
-            case NormalizationForm.Nfkc:
-                bool compat = form == NormalizationForm.Nfkc;
+            case NormalForm.Nfc:
+            case NormalForm.Nfkc:
+                bool compat = form == NormalForm.Nfkc;
                 if (cp < 0x10000)
                     return ((compat ? t.NfkcUnstableBmp : t.NfcUnstableBmp)[cp >> 6] & (1UL << (cp & 63))) == 0;
                 foreach (var (s, e) in compat ? t.NfkcUnstableAstral : t.NfcUnstableAstral)
@@ -112,12 +112,12 @@ internal static class UnicodeNormalizer
             default:
                 if (CombiningClass(cp) != 0) return false;
                 if (cp >= SBase && cp < SBase + SCount) return false;
-                return !t.Canonical.ContainsKey(cp) && !(form == NormalizationForm.Nfkd && t.Compat.ContainsKey(cp));
+                return !t.Canonical.ContainsKey(cp) && !(form == NormalForm.Nfkd && t.Compat.ContainsKey(cp));
         }
     }
 
     /// <summary>Normalizes a whole string (no offsets); returns the same instance when nothing changes.</summary>
-    public static string Normalize(string s, NormalizationForm form)
+    public static string Normalize(string s, NormalForm form)
     {
         int i = 0;
         while (i < s.Length && IsStable(CodePointAt(s, i, out _), form)) i += char.IsSurrogatePair(s, i) ? 2 : 1;
@@ -155,7 +155,7 @@ internal static class UnicodeNormalizer
     }
 
     /// <summary>Index where the chunk containing position <paramref name="i"/> starts (the last stable code point at or before it).</summary>
-    public static int PreviousChunkStart(string s, int i, NormalizationForm form)
+    public static int PreviousChunkStart(string s, int i, NormalForm form)
     {
         int j = i;
         while (j > 0)
@@ -168,7 +168,7 @@ internal static class UnicodeNormalizer
     }
 
     /// <summary>End of the chunk starting at <paramref name="start"/>: the next stable code point after it.</summary>
-    public static int ChunkEnd(string s, int start, NormalizationForm form)
+    public static int ChunkEnd(string s, int start, NormalForm form)
     {
         CodePointAt(s, start, out int w);
         int k = start + w;
@@ -209,7 +209,7 @@ internal static class UnicodeNormalizer
     /// Normalizes one chunk of code points into <paramref name="output"/>; <paramref name="origin"/>[j] is the index in
     /// <paramref name="input"/> that output[j] came from.
     /// </summary>
-    public static void NormalizeChunk(List<int> input, NormalizationForm form, List<int> output, List<int> origin)
+    public static void NormalizeChunk(List<int> input, NormalForm form, List<int> output, List<int> origin)
     {
         output.Clear();
         origin.Clear();
