@@ -17,7 +17,8 @@ public static class TokenizerJsOracle
     public static string ScriptDir => Path.Combine(RepoPaths.Root, "tests", "oracles", "js");
 
     public static (List<JsTokenization> Results, List<Dictionary<string, string>> Normalized) Run(
-        string? tokenizer, IReadOnlyList<string> inputs, IReadOnlyList<string>? normalize = null, int timeoutSeconds = 120)
+        string? tokenizer, IReadOnlyList<string> inputs, IReadOnlyList<string>? normalize = null, int timeoutSeconds = 120,
+        string? tokenizersDir = null)
     {
         string package = Path.Combine(ScriptDir, "node_modules", "@huggingface", "transformers");
         if (!Directory.Exists(package))
@@ -28,7 +29,7 @@ public static class TokenizerJsOracle
         {
             var job = new JsonObject
             {
-                ["fixtures"] = Path.Combine(RepoPaths.Fixtures, "tokenizers"),
+                ["fixtures"] = tokenizersDir ?? Path.Combine(RepoPaths.Fixtures, "tokenizers"),
                 ["tokenizer"] = tokenizer,
                 ["inputs"] = new JsonArray(inputs.Select(s => (JsonNode)JsonValue.Create(s)!).ToArray()),
                 ["normalize"] = new JsonArray((normalize ?? []).Select(s => (JsonNode)JsonValue.Create(s)!).ToArray()),
