@@ -18,6 +18,7 @@ public static class Program
     [
         ("demo", "demo [--work DIR]            tiny end-to-end check: random Llama checkpoint, LoRA fine-tune, accuracy before/after", DemoCommand.Run),
         ("inspect", "inspect MODEL_DIR            architecture, shapes and tensors of a Hugging Face checkpoint folder", InspectCommand.Run),
+        ("tokenize", "tokenize --tokenizer DIR [--no-special] [--json] [FILE]   token ids of text (stdin or FILE) as transformers encodes it", TokenizeCommand.Run),
     ];
 
     public static string Usage =>
