@@ -12,8 +12,10 @@ public static class Program
                 return GemmBench.Run(rest);
             case "lora-cpu":
                 return LoraBench.Run(rest);
+            case "tokenize-cpu":
+                return TokenizerBench.Run(rest);
             default:
-                Console.Error.WriteLine("usage: Scalpel.Bench <gemm-cpu|lora-cpu> [options]");
+                Console.Error.WriteLine("usage: Scalpel.Bench <gemm-cpu|lora-cpu|tokenize-cpu> [options]");
                 return 2;
         }
     }

@@ -1,62 +1,68 @@
 using System.Buffers;
-using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace Scalpel.Text.Tokenization;
 
-/// <summary>Merge rules keyed by the pair of symbol ids: rank (lower merges first) and the merged id. Open addressing.</summary>
+/// <summary>
+/// Merge rules keyed by the pair of symbol ids: rank (lower merges first) and the merged id. Open addressing with
+/// one 8-byte word per slot (pair ids in 22 bits each, rank in 20; the merged id sits in an array by rank), so the
+/// table of a 280k-merge vocabulary is 4 MB and a lookup touches one cache line.
+/// </summary>
 internal sealed class PairMap
 {
+    public const int MaxId = (1 << 22) - 2;
+    public const int MaxRank = (1 << 20) - 1;
     private const ulong Empty = ulong.MaxValue;
-    private readonly ulong[] _keys;
-    private readonly long[] _values;   // rank << 32 | merged id
+
+    private readonly ulong[] _slots;
+    private readonly int[] _mergedByRank;
     private readonly int _shift;
 
     public PairMap(int count)
     {
         int capacity = 16;
-        while (capacity < count * 2) capacity <<= 1;
-        _keys = new ulong[capacity];
-        Array.Fill(_keys, Empty);
-        _values = new long[capacity];
+        while (capacity < count + count / 2 + 1) capacity <<= 1;
+        _slots = new ulong[capacity];
+        Array.Fill(_slots, Empty);
+        _mergedByRank = new int[Math.Max(count, 1)];
         _shift = 64 - System.Numerics.BitOperations.Log2((uint)capacity);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong Key(int a, int b) => ((ulong)(uint)a << 32) | (uint)b;
+    private static ulong Pair(int a, int b) => ((ulong)(uint)a << 22) | (uint)b;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private int Slot(ulong key) => (int)((key * 0x9E3779B97F4A7C15UL) >> _shift);
+    private int Slot(ulong pair) => (int)((pair * 0x9E3779B97F4A7C15UL) >> _shift);
 
     /// <summary>Sets the rule for (a, b); a later rule for the same pair replaces an earlier one (as a Rust HashMap built from the list).</summary>
     public void Set(int a, int b, int rank, int merged)
     {
-        ulong key = Key(a, b);
-        int mask = _keys.Length - 1;
-        int i = Slot(key);
-        while (_keys[i] != Empty && _keys[i] != key) i = (i + 1) & mask;
-        _keys[i] = key;
-        _values[i] = ((long)rank << 32) | (uint)merged;
+        ulong pair = Pair(a, b);
+        int mask = _slots.Length - 1;
+        int i = Slot(pair);
+        while (_slots[i] != Empty && _slots[i] >> 20 != pair) i = (i + 1) & mask;
+        _slots[i] = (pair << 20) | (uint)rank;
+        _mergedByRank[rank] = merged;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryGet(int a, int b, out int rank, out int merged)
     {
-        ulong key = Key(a, b);
-        int mask = _keys.Length - 1;
-        int i = Slot(key);
+        ulong pair = Pair(a, b);
+        var slots = _slots;
+        int mask = slots.Length - 1;
+        int i = Slot(pair);
         while (true)
         {
-            ulong k = _keys[i];
-            if (k == key)
+            ulong v = slots[i];
+            if (v >> 20 == pair)
             {
-                long v = _values[i];
-                rank = (int)(v >> 32);
-                merged = (int)v;
+                rank = (int)(v & MaxRank);
+                merged = _mergedByRank[rank];
                 return true;
             }
-            if (k == Empty)
+            if (v == Empty)
             {
                 rank = int.MaxValue;
                 merged = -1;
@@ -75,13 +81,13 @@ internal sealed record BpeOptions(bool ByteLevel, bool ByteFallback, bool FuseUn
 /// initial symbols are its characters (for byte-level models: its UTF-8 bytes, each standing for GPT-2's printable
 /// stand-in character), unknown characters fall back to &lt;0xNN&gt; byte tokens or to the unknown token (consecutive
 /// ones fused when asked), then the lowest-ranked adjacent pair merges, leftmost first, until no rule applies.
-/// Words up to 256 characters are cached; the hot path allocates nothing.
+/// Words up to 256 characters are cached per thread (<see cref="WordCache"/>); the hot path allocates nothing.
 /// </summary>
+[SkipLocalsInit]
 internal sealed class BpeModel
 {
-    private const int MaxCachedLength = 256;
-    private const int MaxCacheEntries = 200_000;
-    private const int LinearMergeLimit = 48;
+    private const int MaxCachedLength = WordCache.MaxKeyLength;
+    private const int LinearMergeLimit = 100;   // fits the sbyte links
     private const char Metaspace = '\u2581';
 
     public readonly Dictionary<string, int> Vocab;
@@ -97,9 +103,7 @@ internal sealed class BpeModel
     private readonly int[] _tokenBytes;
     /// <summary>SentencePiece-style vocabularies where no token has ▁ after another character: words split before such ▁.</summary>
     private readonly bool _splitAtMetaspace;
-    private readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _cacheLookup;
-    private int _cacheCount;
+    private readonly ThreadLocal<WordCache> _cache = new(() => new WordCache());
 
     public static readonly char[] ByteToChar = BuildByteToChar();
     public static readonly Dictionary<char, byte> CharToByte = ByteToChar.Select((c, b) => (c, (byte)b)).ToDictionary(x => x.c, x => x.Item2);
@@ -124,7 +128,6 @@ internal sealed class BpeModel
     {
         Vocab = vocab;
         _vocabLookup = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
-        _cacheLookup = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
         _options = options;
         if (options.UnkToken is not null)
         {
@@ -132,6 +135,8 @@ internal sealed class BpeModel
                 throw error($"unk_token '{options.UnkToken}' is not in the vocabulary");
         }
 
+        if (merges.Count > PairMap.MaxRank) throw error($"{merges.Count} merges: more than {PairMap.MaxRank} are not supported");
+        if (vocab.Count > 0 && vocab.Values.Max() > PairMap.MaxId) throw error($"token ids above {PairMap.MaxId} are not supported");
         _merges = new PairMap(merges.Count);
         for (int rank = 0; rank < merges.Count; rank++)
         {
@@ -200,9 +205,10 @@ internal sealed class BpeModel
     public void Tokenize(Piece piece, TokenSink sink)
     {
         if (piece.IsEmpty) return;
+        var cache = _cache.Value!;
         if (!_splitAtMetaspace)
         {
-            TokenizeWord(piece.Source, piece.Start, piece.End, sink);
+            TokenizeWord(piece.Source, piece.Start, piece.End, sink, cache);
             return;
         }
         string text = piece.Source.Text;
@@ -211,20 +217,25 @@ internal sealed class BpeModel
         {
             if (text[i] == Metaspace && text[i - 1] != Metaspace)
             {
-                TokenizeWord(piece.Source, start, i, sink);
+                TokenizeWord(piece.Source, start, i, sink, cache);
                 start = i;
             }
         }
-        TokenizeWord(piece.Source, start, piece.End, sink);
+        TokenizeWord(piece.Source, start, piece.End, sink, cache);
     }
 
-    private void TokenizeWord(NormText src, int start, int end, TokenSink sink)
+    private void TokenizeWord(NormText src, int start, int end, TokenSink sink, WordCache cache)
     {
         var word = src.Text.AsSpan(start, end - start);
-        if (word.Length <= MaxCachedLength && _cacheLookup.TryGetValue(word, out var cached))
+        if (word.Length <= MaxCachedLength)
         {
-            Emit(src, start, end, cached, default, sink);
-            return;
+            Span<int> inline = stackalloc int[3];
+            int count = cache.TryGet(word, inline, out var longIds);
+            if (count >= 0)
+            {
+                Emit(src, start, end, longIds ?? inline[..count], default, sink);
+                return;
+            }
         }
 
         int maxSymbols = _options.ByteLevel ? word.Length * 3 : word.Length * 4;
@@ -250,11 +261,11 @@ internal sealed class BpeModel
             var resultIds = ids[..n];
             Emit(src, start, end, resultIds, lens[..n], sink);
 
-            if (word.Length <= MaxCachedLength && !variable && _cacheCount < MaxCacheEntries)
+            if (word.Length <= MaxCachedLength && !variable)
             {
                 bool lengthsMatch = true;
                 for (int k = 0; k < n && lengthsMatch; k++) lengthsMatch = _tokenBytes[resultIds[k]] == lens[k];
-                if (lengthsMatch && _cache.TryAdd(word.ToString(), resultIds.ToArray())) Interlocked.Increment(ref _cacheCount);
+                if (lengthsMatch) cache.Add(word, resultIds);
             }
         }
         finally
@@ -368,19 +379,32 @@ internal sealed class BpeModel
         return n;
     }
 
-    /// <summary>Merges by repeatedly taking the lowest-ranked adjacent pair (leftmost on ties); for short words.</summary>
+    /// <summary>
+    /// Merges by repeatedly taking the lowest-ranked adjacent pair (leftmost on ties); for short words. Symbols form a
+    /// linked list over the arrays, so a merge moves nothing; the pair ranks are kept and only the two pairs around a
+    /// merge are looked up again.
+    /// </summary>
     private int MergeLinear(Span<int> ids, Span<int> lens, int n)
     {
         if (n < 2) return n;
         Span<int> ranks = stackalloc int[n];
         Span<int> merged = stackalloc int[n];
-        for (int i = 0; i < n - 1; i++) _merges.TryGet(ids[i], ids[i + 1], out ranks[i], out merged[i]);
-        ranks[n - 1] = int.MaxValue;
-        while (n > 1)
+        Span<sbyte> next = stackalloc sbyte[n];
+        Span<sbyte> prev = stackalloc sbyte[n];
+        for (int i = 0; i < n - 1; i++)
         {
-            int best = 0;
-            int bestRank = ranks[0];
-            for (int i = 1; i < n - 1; i++)
+            _merges.TryGet(ids[i], ids[i + 1], out ranks[i], out merged[i]);
+            next[i] = (sbyte)(i + 1);
+            prev[i] = (sbyte)(i - 1);
+        }
+        ranks[n - 1] = int.MaxValue;
+        next[n - 1] = -1;
+        prev[n - 1] = (sbyte)(n - 2);
+        int live = n;
+        while (live > 1)
+        {
+            int best = -1, bestRank = int.MaxValue;
+            for (int i = 0; i >= 0; i = next[i])
             {
                 if (ranks[i] < bestRank)
                 {
@@ -388,24 +412,29 @@ internal sealed class BpeModel
                     best = i;
                 }
             }
-            if (bestRank == int.MaxValue) break;
+            if (best < 0) break;
+            int right = next[best];
             ids[best] = merged[best];
-            lens[best] += lens[best + 1];
-            int tail = n - best - 2;
-            if (tail > 0)
+            lens[best] += lens[right];
+            int after = next[right];
+            next[best] = (sbyte)after;
+            live--;
+            if (after >= 0)
             {
-                ids.Slice(best + 2, tail).CopyTo(ids.Slice(best + 1));
-                lens.Slice(best + 2, tail).CopyTo(lens.Slice(best + 1));
-                ranks.Slice(best + 2, tail).CopyTo(ranks.Slice(best + 1));
-                merged.Slice(best + 2, tail).CopyTo(merged.Slice(best + 1));
+                prev[after] = (sbyte)best;
+                _merges.TryGet(ids[best], ids[after], out ranks[best], out merged[best]);
             }
-            n--;
-            ranks[n - 1] = int.MaxValue;
-            if (best > 0) _merges.TryGet(ids[best - 1], ids[best], out ranks[best - 1], out merged[best - 1]);
-            if (best < n - 1) _merges.TryGet(ids[best], ids[best + 1], out ranks[best], out merged[best]);
             else ranks[best] = int.MaxValue;
+            int before = prev[best];
+            if (before >= 0) _merges.TryGet(ids[before], ids[best], out ranks[before], out merged[before]);
         }
-        return n;
+        int w = 0;
+        for (int i = 0; i >= 0; i = next[i])
+        {
+            ids[w] = ids[i];
+            lens[w++] = lens[i];
+        }
+        return w;
     }
 
     /// <summary>Merges with a priority queue of (rank, position) as Word::merge_all does; for long words.</summary>
