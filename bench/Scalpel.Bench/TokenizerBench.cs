@@ -18,7 +18,7 @@ public static class TokenizerBench
 
     public static int Run(string[] args)
     {
-        int megabytes = 24, rounds = 3;
+        int megabytes = 20, rounds = 3;
         bool peer = true;
         var names = new List<string>();
         string? peerPackage = null;

@@ -381,8 +381,9 @@ internal sealed class BpeModel
 
     /// <summary>
     /// Merges by repeatedly taking the lowest-ranked adjacent pair (leftmost on ties); for short words. Symbols form a
-    /// linked list over the arrays, so a merge moves nothing; the pair ranks are kept and only the two pairs around a
-    /// merge are looked up again.
+    /// linked list over the arrays, so a merge moves nothing; ranks[i] is the rank of the pair starting at symbol i
+    /// (int.MaxValue for none or a merged-away symbol), so the leftmost lowest pair is the first minimum of the array,
+    /// found by plain (vectorizable) scans. Only the two pairs around a merge are looked up again.
     /// </summary>
     private int MergeLinear(Span<int> ids, Span<int> lens, int n)
     {
@@ -400,25 +401,35 @@ internal sealed class BpeModel
         ranks[n - 1] = int.MaxValue;
         next[n - 1] = -1;
         prev[n - 1] = (sbyte)(n - 2);
-        int live = n;
-        while (live > 1)
+        while (true)
         {
-            int best = -1, bestRank = int.MaxValue;
-            for (int i = 0; i >= 0; i = next[i])
+            int best;
+            if (n <= 16)
             {
-                if (ranks[i] < bestRank)
+                best = 0;
+                int bestRank = ranks[0];
+                for (int i = 1; i < n; i++)
                 {
-                    bestRank = ranks[i];
-                    best = i;
+                    if (ranks[i] < bestRank)
+                    {
+                        bestRank = ranks[i];
+                        best = i;
+                    }
                 }
+                if (bestRank == int.MaxValue) break;
             }
-            if (best < 0) break;
+            else
+            {
+                int min = System.Numerics.Tensors.TensorPrimitives.Min<int>(ranks);
+                if (min == int.MaxValue) break;
+                best = ranks.IndexOf(min);
+            }
             int right = next[best];
             ids[best] = merged[best];
             lens[best] += lens[right];
+            ranks[right] = int.MaxValue;
             int after = next[right];
             next[best] = (sbyte)after;
-            live--;
             if (after >= 0)
             {
                 prev[after] = (sbyte)best;
