@@ -47,7 +47,13 @@ public sealed class Tokenizer
 
     private sealed class EncodeState
     {
-        public readonly TokenSink Sink = new();
+        public TokenSink Sink = new();
+
+        /// <summary>After a very long text, lets the buffers go rather than keep them for the thread's lifetime.</summary>
+        public void Trim()
+        {
+            if (Sink.Ids.Length > 1 << 20) Sink = new TokenSink();
+        }
         public readonly Scratch Scratch = new();
         public readonly List<AddedSplit> Splits = [];
         public readonly List<AddedSplit> SubSplits = [];
@@ -174,6 +180,7 @@ public sealed class Tokenizer
         pre.CopyTo(result, 0);
         sink.Ids.AsSpan(0, sink.Count).CopyTo(result.AsSpan(pre.Length));
         suf.CopyTo(result, pre.Length + sink.Count);
+        state.Trim();
         return result;
     }
 
@@ -200,6 +207,7 @@ public sealed class Tokenizer
             offsets[pre.Length + i] = (sink.Starts[i], sink.Ends[i]);
         }
         suf.CopyTo(ids, pre.Length + sink.Count);
+        state.Trim();
         return new TokenizedText(ids, offsets);
     }
 

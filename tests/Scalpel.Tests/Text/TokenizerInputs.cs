@@ -78,6 +78,11 @@ public static class TokenizerInputs
         }
         while (inputs.Count < count)
         {
+            if (rng.Next(40) == 0)
+            {
+                inputs.Add(LongRun(rng));   // words past 100 symbols take the priority-queue merge path
+                continue;
+            }
             int kind = rng.Next(10);
             inputs.Add(kind switch
             {
@@ -132,6 +137,21 @@ public static class TokenizerInputs
             sb.Append(sep < 6 ? " " : sep < 8 ? "" : Pick(rng, Spaces));
         }
         return sb.ToString();
+    }
+
+    private static string LongRun(Random rng)
+    {
+        int n = rng.Next(40, 250);
+        var sb = new StringBuilder();
+        switch (rng.Next(5))
+        {
+            case 0: for (int i = 0; i < n; i++) sb.Append((char)('a' + rng.Next(26))); break;
+            case 1: for (int i = 0; i < n; i++) sb.Append((char)(0x4E00 + rng.Next(0x5000))); break;
+            case 2: for (int i = 0; i < n / 3; i++) sb.Append(Pick(rng, Emoji)); break;
+            case 3: for (int i = 0; i < n; i++) sb.Append("ab"); break;
+            default: for (int i = 0; i < n; i++) sb.Append("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[rng.Next(64)]); break;
+        }
+        return rng.Next(2) == 0 ? sb.ToString() : "x " + sb + " y";
     }
 
     private static string Digits(Random rng)

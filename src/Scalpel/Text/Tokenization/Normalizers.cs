@@ -91,7 +91,7 @@ internal sealed class UnicodeFormNormalizer(NormalForm form) : Normalizer
         var input = new List<int>();
         var inputPos = new List<int>();
         var output = new List<int>();
-        var origin = new List<int>();
+        var changes = new List<int>();
         bool changed = false;
         int p = chunkStart;
         while (p < piece.End)
@@ -112,18 +112,24 @@ internal sealed class UnicodeFormNormalizer(NormalForm form) : Normalizer
                 input.Add(UnicodeNormalizer.CodePointAt(s, k, out int w));
                 k += w;
             }
-            UnicodeNormalizer.NormalizeChunk(input, form, output, origin);
+            UnicodeNormalizer.NormalizeChunk(input, form, output, changes);
             if (output.SequenceEqual(input))
             {
                 b.AppendFrom(src, p, end);
             }
             else
             {
+                // Hugging Face's NormalizedString::transform: a code point with change ≤ 0 stands for the input code
+                // point under the cursor (and a negative change skips that many more); an inserted one (+1) stands
+                // for the input code point before the cursor.
                 changed = true;
+                int cursor = 0;
                 for (int j = 0; j < output.Count; j++)
                 {
-                    var (os, oe) = src.AlignmentAt(inputPos[origin[j]]);
+                    int at = changes[j] > 0 ? Math.Max(cursor - 1, 0) : Math.Min(cursor, input.Count - 1);
+                    var (os, oe) = src.AlignmentAt(inputPos[at]);
                     b.AppendCodePoint(output[j], os, oe);
+                    if (changes[j] <= 0) cursor += 1 - changes[j];
                 }
             }
             p = end;

@@ -6,9 +6,8 @@ internal enum NormalForm { Nfc, Nfd, Nfkc, Nfkd }
 /// Unicode normalization (UAX #15) with Scalpel's own tables (see generate_normalization_data.py): .NET built with
 /// InvariantGlobalization leaves non-ASCII text unnormalized. Works chunk by chunk: a chunk starts at a code point
 /// that can neither change nor interact with what precedes it, so text that is already normalized is only scanned.
-/// The chunk-level entry point reports, for every output code point, the input code point it came from (a composite
-/// comes from its starter, every code point of a decomposition from the decomposed code point); the tokenizer uses
-/// that to map token offsets back to the original text.
+/// The chunk-level entry point reports, for every output code point, how it consumes the input (see NormalizeChunk);
+/// the tokenizer uses that to map token offsets back to the original text as Hugging Face does.
 /// </summary>
 internal static class UnicodeNormalizer
 {
@@ -124,7 +123,7 @@ internal static class UnicodeNormalizer
         if (i == s.Length) return s;
         var input = new List<int>();
         var output = new List<int>();
-        var origin = new List<int>();
+        var changes = new List<int>();
         var sb = new System.Text.StringBuilder(s.Length + 8);
         // back up to the start of the chunk holding the first unstable code point
         int chunkStart = PreviousChunkStart(s, i, form);
@@ -146,7 +145,7 @@ internal static class UnicodeNormalizer
                 input.Add(CodePointAt(s, k, out int w));
                 k += w;
             }
-            NormalizeChunk(input, form, output, origin);
+            NormalizeChunk(input, form, output, changes);
             foreach (int cp in output) AppendCodePoint(sb, cp);
             p = end;
         }
@@ -206,36 +205,38 @@ internal static class UnicodeNormalizer
     }
 
     /// <summary>
-    /// Normalizes one chunk of code points into <paramref name="output"/>; <paramref name="origin"/>[j] is the index in
-    /// <paramref name="input"/> that output[j] came from.
+    /// Normalizes one chunk of code points into <paramref name="output"/>, with Hugging Face's alignment bookkeeping
+    /// (the unicode-normalization-alignments crate behind NormalizedString::nfc and friends): changes[j] is 0 when
+    /// output[j] stands for the next input code point, +1 when it is inserted (the 2nd, 3rd... code point of a
+    /// decomposition), and -n when it also swallows the n input code points after it (a composite absorbing marks).
+    /// Reordering moves code points but not the input positions they are aligned with.
     /// </summary>
-    public static void NormalizeChunk(List<int> input, NormalForm form, List<int> output, List<int> origin)
+    public static void NormalizeChunk(List<int> input, NormalForm form, List<int> output, List<int> changes)
     {
         output.Clear();
-        origin.Clear();
+        changes.Clear();
         var t = Data.Value;
         bool compat = IsCompat(form);
         // 1. full decomposition
-        for (int i = 0; i < input.Count; i++)
+        foreach (int cp in input)
         {
-            int cp = input[i];
             if (cp >= SBase && cp < SBase + SCount)
             {
                 int sIndex = cp - SBase;
-                output.Add(LBase + sIndex / NCount); origin.Add(i);
-                output.Add(VBase + sIndex % NCount / TCount); origin.Add(i);
+                output.Add(LBase + sIndex / NCount); changes.Add(0);
+                output.Add(VBase + sIndex % NCount / TCount); changes.Add(1);
                 int tIndex = sIndex % TCount;
-                if (tIndex != 0) { output.Add(TBase + tIndex); origin.Add(i); }
+                if (tIndex != 0) { output.Add(TBase + tIndex); changes.Add(1); }
                 continue;
             }
             if ((compat && t.Compat.TryGetValue(cp, out var seq)) || t.Canonical.TryGetValue(cp, out seq))
             {
-                foreach (int d in seq) { output.Add(d); origin.Add(i); }
+                for (int k = 0; k < seq.Length; k++) { output.Add(seq[k]); changes.Add(k == 0 ? 0 : 1); }
             }
             else
             {
                 output.Add(cp);
-                origin.Add(i);
+                changes.Add(0);
             }
         }
         // 2. canonical ordering: stable sort of every run of non-starters by combining class
@@ -249,7 +250,7 @@ internal static class UnicodeNormalizer
                 int prev = CombiningClass(output[j - 1]);
                 if (prev == 0 || prev <= cc) break;
                 (output[j - 1], output[j]) = (output[j], output[j - 1]);
-                (origin[j - 1], origin[j]) = (origin[j], origin[j - 1]);
+                (changes[j - 1], changes[j]) = (changes[j], changes[j - 1]);
                 j--;
             }
         }
@@ -265,16 +266,17 @@ internal static class UnicodeNormalizer
             if (starter >= 0 && (lastClass < cc || lastClass == 0) && TryCompose(t, output[starter], cp, out int composite))
             {
                 output[starter] = composite;
+                changes[starter] += changes[read] - 1;
                 continue;
             }
             if (cc == 0) starter = write;
             lastClass = cc;
             output[write] = cp;
-            origin[write] = origin[read];
+            changes[write] = changes[read];
             write++;
         }
         output.RemoveRange(write, output.Count - write);
-        origin.RemoveRange(write, origin.Count - write);
+        changes.RemoveRange(write, changes.Count - write);
     }
 
     private static bool TryCompose(Tables t, int a, int b, out int composite)
