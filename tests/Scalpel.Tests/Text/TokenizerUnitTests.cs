@@ -334,8 +334,8 @@ public class TokenizerUnitTests
         Assert.Equal((1, 2), lig.Source.OriginalRange(1, 2));
         Assert.Equal((1, 2), lig.Source.OriginalRange(2, 3));
         // canonical reordering moves the marks, not the positions they stand for (offsets stay in order)
-        var reordered = new UnicodeFormNormalizer(NormalForm.Nfc).Apply(new Piece(NormText.Original("a\u0311\u094D", track: true), 0, 3));
-        Assert.Equal("a\u094D\u0311", reordered.Span.ToString());
+        var reordered = new UnicodeFormNormalizer(NormalForm.Nfc).Apply(new Piece(NormText.Original("x\u0311\u094D", track: true), 0, 3));
+        Assert.Equal("x\u094D\u0311", reordered.Span.ToString());
         Assert.Equal([(0, 1), (1, 2), (2, 3)], Enumerable.Range(0, 3).Select(i => reordered.Source.OriginalRange(i, i + 1)));
         // an untouched string is returned as is
         var same = new Piece(NormText.Original("plain", track: true), 0, 5);
