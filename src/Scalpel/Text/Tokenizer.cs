@@ -19,8 +19,9 @@ public sealed record TokenizedText(int[] Ids, (int Start, int End)[] Offsets);
 /// Where transformers itself departs from tokenizer.json, this follows transformers: Llama/CodeLlama/Gemma tokenizer
 /// classes rebuild the template from add_bos_token/add_eos_token; added tokens listed only in tokenizer_config.json
 /// are added with their ids; clean_up_tokenization_spaces applies on decode. Offsets follow Hugging Face's
-/// offset_mapping (in UTF-16 units here rather than Python's code points); for text that NFC/NFKC changes, each
-/// normalized character is mapped to the input character it came from.
+/// offset_mapping (in UTF-16 units here rather than Python's code points); through NFC/NFKC changes they follow
+/// NormalizedString's alignment (a composite stands for its first input character, so a swallowed combining mark
+/// belongs to no token).
 /// </remarks>
 public sealed class Tokenizer
 {
