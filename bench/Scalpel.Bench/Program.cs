@@ -16,6 +16,10 @@ public static class Program
                 return DataBench.Run(rest);
             default:
                 Console.Error.WriteLine("usage: Scalpel.Bench <gemm-cpu|lora-cpu|data-check> [options]");
+            case "tokenize-cpu":
+                return TokenizerBench.Run(rest);
+            default:
+                Console.Error.WriteLine("usage: Scalpel.Bench <gemm-cpu|lora-cpu|tokenize-cpu|data-check> [options]");
                 return 2;
         }
     }

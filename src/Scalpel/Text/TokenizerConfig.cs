@@ -29,6 +29,10 @@ public sealed class TokenizerConfig
     /// <summary>Named templates (e.g. "tool_use") besides the default.</summary>
     public IReadOnlyDictionary<string, string> NamedChatTemplates { get; init; } = new Dictionary<string, string>();
     public IReadOnlyList<AddedTokenConfig> AddedTokens { get; init; } = [];
+    /// <summary>transformers' tokenizer class (e.g. "LlamaTokenizer"; a "Fast" suffix is kept as written).</summary>
+    public string? TokenizerClass { get; init; }
+    /// <summary>Whether decode removes spaces before punctuation and contractions (transformers' clean_up_tokenization).</summary>
+    public bool? CleanUpTokenizationSpaces { get; init; }
 
     /// <summary>Reads tokenizer_config.json (and special_tokens_map.json when present) from a folder; an empty config when neither exists.</summary>
     public static TokenizerConfig FromDirectory(string directory)
@@ -50,6 +54,8 @@ public sealed class TokenizerConfig
             ChatTemplate = config.ChatTemplate,
             NamedChatTemplates = config.NamedChatTemplates,
             AddedTokens = config.AddedTokens,
+            TokenizerClass = config.TokenizerClass,
+            CleanUpTokenizationSpaces = config.CleanUpTokenizationSpaces,
         };
     }
 
@@ -119,6 +125,13 @@ public sealed class TokenizerConfig
             BosToken = Token("bos_token"), EosToken = Token("eos_token"), PadToken = Token("pad_token"), UnkToken = Token("unk_token"),
             AddBosToken = Flag("add_bos_token"), AddEosToken = Flag("add_eos_token"), ModelMaxLength = maxLength,
             ChatTemplate = template, NamedChatTemplates = named, AddedTokens = added.OrderBy(a => a.Id).ToList(),
+            TokenizerClass = root["tokenizer_class"] switch
+            {
+                null => null,
+                JsonValue v when v.TryGetValue(out string? s) => s,
+                _ => throw new TokenizerConfigException($"{sourceName}: field 'tokenizer_class' must be a string"),
+            },
+            CleanUpTokenizationSpaces = Flag("clean_up_tokenization_spaces"),
         };
     }
 }
