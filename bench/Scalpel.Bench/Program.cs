@@ -14,8 +14,6 @@ public static class Program
                 return LoraBench.Run(rest);
             case "data-check":
                 return DataBench.Run(rest);
-            default:
-                Console.Error.WriteLine("usage: Scalpel.Bench <gemm-cpu|lora-cpu|data-check> [options]");
             case "tokenize-cpu":
                 return TokenizerBench.Run(rest);
             default:
