@@ -144,61 +144,117 @@ public sealed class ChatTemplate
     // ---------------------------------------------------------------- assistant spans without {% generation %}
 
     private const string Probe = "Scalpel7Q3probe";
+    private const string BosSentinel = "\uE0B0", EosSentinel = "\uE0E0";
+
+    private static int CommonPrefix(string a, string b)
+    {
+        int n = 0;
+        while (n < a.Length && n < b.Length && a[n] == b[n]) n++;
+        return n;
+    }
+
+    private static bool IsSentinel(char c) => c is '\uE0B0' or '\uE0E0';
+
+    private static string Restore(string text, List<(string Sentinel, string Real)> sentinels)
+    {
+        foreach (var (sentinel, real) in sentinels) text = text.Replace(sentinel, real, StringComparison.Ordinal);
+        return text;
+    }
 
     private List<(int Start, int End)> DeriveSpans(JsonArray messages, JsonArray? tools, bool agp, JsonObject? extra, string full)
     {
+        // The special tokens as the template sees them; probes render them as private-use sentinels so that an
+        // eos_token the template appends at the end of a conversation is told apart from the next turn's header.
+        var tokens = SpecialTokens();
+        if (extra is not null) foreach (var (k, v) in extra) tokens[k] = PyFormat.FromJson(v);
+        var sentinelExtra = extra?.DeepClone().AsObject() ?? new JsonObject();
+        var sentinels = new List<(string Sentinel, string Real)>();
+        foreach (var (name, sentinel) in new[] { ("bos_token", BosSentinel), ("eos_token", EosSentinel) })
+            if (tokens.TryGetValue(name, out var value) && value is string real && real.Length > 0)
+            {
+                sentinelExtra[name] = sentinel;
+                sentinels.Add((sentinel, real));
+            }
+
         var spans = new List<(int Start, int End)>();
         int floor = 0;
         for (int a = 0; a < messages.Count; a++)
         {
-            if (messages[a] is not JsonObject m || m["role"]?.GetValueKind() != System.Text.Json.JsonValueKind.String || (string)m["role"]! != "assistant")
+            if (messages[a] is not JsonObject m || m["role"] is not JsonValue role || role.GetValueKind() != System.Text.Json.JsonValueKind.String || (string)role! != "assistant")
                 continue;
-            string? Try(int count, bool prompt, JsonObject? appended = null)
+            string? Try(int count, bool prompt, JsonObject? appended = null, JsonObject? variables = null)
             {
-                try { return RenderValues(ConversationContext(messages, count, tools, prompt, extra, appended)).Text; }
+                try { return RenderValues(ConversationContext(messages, count, tools, prompt, variables ?? extra, appended)).Text; }
                 catch (TemplateException) { return null; }
             }
             TemplateException Fail(string why) => new(Name,
-                $"assistant masks cannot be derived for message {a}: {why}. Use a template with {{% generation %}} blocks, or a conversation this template renders incrementally.");
+                $"assistant masks cannot be derived for message {a}: {why}. Use a template with {{% generation %}} blocks, or a conversation this template renders incrementally");
+
+            string? TryWithNext(int count, JsonObject appended, JsonObject variables)
+            {
+                try
+                {
+                    var context = ConversationContext(messages, count, tools, false, variables, appended);
+                    ((List<object?>)context["messages"]!).Add(PyFormat.FromJson(new JsonObject { ["role"] = "user", ["content"] = Probe + "2" }));
+                    return RenderValues(context).Text;
+                }
+                catch (TemplateException) { return null; }
+            }
 
             string? before = Try(a, false);
-            if (before is null)
-            {
-                if (a > 0) throw Fail($"rendering messages[:{a}] fails");
-                before = "";
-            }
-            if (!full.StartsWith(before, StringComparison.Ordinal))
-                throw Fail($"the rendering of messages[:{a}] is not a prefix of the rendering of the whole conversation (the template rewrites earlier turns)");
-            if (before.Length < floor) throw Fail($"the rendering of messages[:{a}] ends before the previous assistant span");
+            string? through = Try(a + 1, false);
+            if (before is not null && through is not null && before == through) continue;   // the template renders nothing for this message
 
+            // Start: where a plain assistant message at this position would start its content, or after the
+            // generation prompt; either way the text before it must be a prefix of the whole conversation.
             var probeMessage = new JsonObject { ["role"] = "assistant", ["content"] = Probe };
             string? probe = Try(a, false, probeMessage);
-            int k = probe is null || !probe.StartsWith(before, StringComparison.Ordinal) ? -1 : probe.IndexOf(Probe, before.Length, StringComparison.Ordinal);
-            if (k < 0) throw Fail("a plain assistant message at this position does not render its content after the previous messages");
-            string header = probe![before.Length..k];
-            string footer = probe[(k + Probe.Length)..];
-
-            // Start: after the fixed header, else after the generation prompt, else where the message's text begins.
+            int k = probe?.IndexOf(Probe, StringComparison.Ordinal) ?? -1;
             int start;
-            if (string.CompareOrdinal(full, before.Length, header, 0, header.Length) == 0 && before.Length + header.Length <= full.Length) start = before.Length + header.Length;
-            else if (Try(a, true) is { } prompted && prompted.Length >= before.Length && prompted.StartsWith(before, StringComparison.Ordinal)
-                     && full.StartsWith(prompted, StringComparison.Ordinal)) start = prompted.Length;
-            else start = before.Length;
+            if (k >= 0 && k >= floor && string.CompareOrdinal(full, 0, probe!, 0, k) == 0 && k <= full.Length) start = k;
+            else if (Try(a, true) is { } prompted && prompted.Length >= floor && full.StartsWith(prompted, StringComparison.Ordinal)) start = prompted.Length;
+            else throw Fail($"the rendering of the messages before it is not a prefix of the rendering of the whole conversation (the template rewrites earlier turns or renders this turn differently once more messages follow)");
 
-            // End: where this message's rendering stops, less the end-of-turn text.
+            // What follows a plain assistant message: tail = everything after its content when the conversation ends
+            // there; footer = the part shared with what follows it when a generation prompt comes next. The footer is
+            // reliable when the two continuations part at a special token or one of them is exactly the footer.
+            string tail = "", footer = "", between = "";
+            bool reliable = false;
+            if (k >= 0)
+            {
+                string? endOfConversation = Try(a, false, probeMessage, sentinelExtra);
+                string? promptFollows = Try(a, true, probeMessage, sentinelExtra);
+                string? userFollows = TryWithNext(a, probeMessage, sentinelExtra);
+                string? After(string? text) => text?.IndexOf(Probe, StringComparison.Ordinal) is int at && at >= 0 ? text[(at + Probe.Length)..] : null;
+                string? t1 = After(endOfConversation), t2 = After(promptFollows), t3 = After(userFollows);
+                if (t1 is not null && t2 is not null)
+                {
+                    int n = CommonPrefix(t1, t2);
+                    reliable = n == t1.Length || n == t2.Length || IsSentinel(t1[n]) || IsSentinel(t2[n]);
+                    tail = Restore(t1, sentinels);
+                    footer = Restore(t1[..n], sentinels);
+                }
+                // Between this turn's content and the next turn's: what follows it both before a generation prompt and
+                // before a user message (it may run into the start of the next turn's header; only its start matters).
+                if (t2 is not null && t3 is not null) between = Restore(t2[..CommonPrefix(t2, t3)], sentinels);
+            }
+
             int end;
-            string? through = Try(a + 1, false);
             if (through is not null && through.Length >= start && full.StartsWith(through, StringComparison.Ordinal))
             {
+                // through = this message rendered as the last one: its end is known exactly.
                 end = through.Length;
-                if (footer.Length > 0 && end - footer.Length >= start && string.CompareOrdinal(full, end - footer.Length, footer, 0, footer.Length) == 0)
-                    end -= footer.Length;
+                if (tail.Length > 0 && end - start >= tail.Length && string.CompareOrdinal(full, end - tail.Length, tail, 0, tail.Length) == 0) end -= tail.Length;
+                else if (reliable && footer.Length > 0 && end - start >= footer.Length
+                         && full.LastIndexOf(footer, end - 1, end - start, StringComparison.Ordinal) is var at && at >= start) end = at;
+                // else: the message ends its turn in its own way (e.g. a tool call's end marker): keep all of it.
             }
             else
             {
-                // The message renders differently once later messages follow it (e.g. Qwen3's last-turn <think> block):
-                // find its end-of-turn text after its content.
-                if (footer.Length == 0) throw Fail("the template puts no end-of-turn text after an assistant message and the message's end cannot be located");
+                // The message renders differently once later messages follow it (e.g. Qwen3's empty <think> block on the
+                // last turn, Phi-3's closing eos_token): find its end-of-turn text after its content.
+                if (between.Length == 0)
+                    throw Fail("the template puts no recognisable text between an assistant turn and the next one, so where the message ends cannot be located");
                 int searchFrom = start;
                 if (m["content"] is JsonValue cv && cv.GetValueKind() == System.Text.Json.JsonValueKind.String)
                 {
@@ -210,10 +266,13 @@ public sealed class ChatTemplate
                         if (at >= 0) { searchFrom = at + candidate.Length; break; }
                     }
                 }
-                end = full.IndexOf(footer, searchFrom, StringComparison.Ordinal);
+                end = full.IndexOf(between, searchFrom, StringComparison.Ordinal);
                 if (end < 0) throw Fail("its end-of-turn text was not found after it");
+                // The span must be text the message renders by itself (not, e.g., tool results a template inlines into it).
+                if (through is null || (end > start && through.IndexOf(full[start..end], Math.Min(start, through.Length), StringComparison.Ordinal) < 0))
+                    throw Fail("the text rendered for it is interleaved with other messages");
             }
-            if (end < start) end = start;
+            if (end < start) throw Fail("its end-of-turn text comes before its content");
             spans.Add((start, end));
             floor = end;
         }
