@@ -77,7 +77,7 @@ internal sealed class Macro(MacroStmt node, Scope closure) : PyCallable
 /// <summary>Walks the syntax tree and writes the output. One instance renders one template once.</summary>
 internal sealed class Interpreter
 {
-    private const int MaxCallDepth = 250;
+    private const int MaxCallDepth = 200;
 
     private readonly SourceText _source;
     private readonly Scope _globals;
@@ -131,6 +131,7 @@ internal sealed class Interpreter
     {
         try
         {
+            EnsureStack();
             switch (s)
             {
                 case TextStmt t:
@@ -327,6 +328,7 @@ internal sealed class Interpreter
     {
         try
         {
+            EnsureStack();
             switch (e)
             {
                 case ConstExpr c: return c.Value;
@@ -439,6 +441,18 @@ internal sealed class Interpreter
             ex.Offset = e.Offset;
             throw;
         }
+        catch (Exception ex) when (ex is InvalidCastException or ArgumentException or OverflowException or FormatException or IndexOutOfRangeException or KeyNotFoundException)
+        {
+            // A value of a type a builtin did not expect: report it like Python's TypeError, at this expression.
+            throw new JinjaRuntimeException($"{ex.GetType().Name}: {ex.Message}") { Offset = e.Offset };
+        }
+    }
+
+    /// <summary>Deep recursion (a macro calling itself without end, huge nesting) is a template error, never a stack overflow.</summary>
+    internal static void EnsureStack()
+    {
+        if (!System.Runtime.CompilerServices.RuntimeHelpers.TryEnsureSufficientExecutionStack())
+            throw new JinjaRuntimeException("maximum recursion depth exceeded");
     }
 
     private object? ApplyFilterChain(FilterExpr f, object? body, Scope scope)

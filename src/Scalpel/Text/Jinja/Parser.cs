@@ -85,7 +85,8 @@ internal sealed class Parser
 
     private void Enter()
     {
-        if (++_depth > MaxDepth) throw Fail("template nesting is too deep");
+        if (++_depth > MaxDepth || !System.Runtime.CompilerServices.RuntimeHelpers.TryEnsureSufficientExecutionStack())
+            throw Fail("template nesting is too deep");
     }
 
     // ---------------------------------------------------------------- statements
@@ -535,7 +536,7 @@ internal sealed class Parser
         {
             var t = Current;
             if (t.IsOp(".") || t.IsOp("[")) node = ParseSubscript(node);
-            else if (t.IsOp("(")) node = new CallExpr(t.Offset, node, ParseCallArgs());
+            else if (t.IsOp("(")) node = new CallExpr(node.Offset, node, ParseCallArgs());
             else return node;
         }
     }
@@ -547,7 +548,7 @@ internal sealed class Parser
             var t = Current;
             if (t.IsOp("|")) node = ParseFilter(node)!;
             else if (t.IsName("is")) node = ParseTest(node);
-            else if (t.IsOp("(")) node = new CallExpr(t.Offset, node, ParseCallArgs());
+            else if (t.IsOp("(")) node = new CallExpr(node.Offset, node, ParseCallArgs());
             else return node;
         }
     }

@@ -398,6 +398,7 @@ internal static class PyFormat
     private static void WriteJson(StringBuilder sb, object? v, bool ascii, string? indent, string itemSep, string keySep, bool sortKeys, int level)
     {
         if (level > 500) throw new JinjaRuntimeException("Circular reference detected");
+        Interpreter.EnsureStack();
         switch (v)
         {
             case null: sb.Append("null"); break;

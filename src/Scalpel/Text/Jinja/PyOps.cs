@@ -82,6 +82,7 @@ internal static partial class PyOps
     private static void AppendRepr(StringBuilder sb, object? v, int depth)
     {
         if (depth > 200) throw new JinjaRuntimeException("maximum recursion depth exceeded while getting the repr of an object");
+        Interpreter.EnsureStack();
         switch (v)
         {
             case string s: AppendStringRepr(sb, s); break;

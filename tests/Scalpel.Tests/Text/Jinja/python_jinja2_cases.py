@@ -212,6 +212,13 @@ def main():
     case("g_joiner", "{% set j = joiner(' | ') %}{% for x in [1, 2, 3] %}{{ j() }}{{ x }}{% endfor %}")
     case("python_str_of_values", "{{ messages[2].tool_calls[0].function.arguments|string }}")
     case("chat_like", "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] | trim + '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+    # --- where @huggingface/jinja differs from Python Jinja2 (see JinjaDifferentialTests)
+    case("js_dev_whitespace_set", "[{{ s1|trim }}][{{ s1.strip() }}][{{ s1.split()|length }}]", {"s1": "\ufeff\x85 a \x1c\u3000\u2028"})
+    case("js_dev_strip_chars", "[{{ s2.strip('\\n') }}][{{ s2.lstrip('\\n') }}][{{ s2.rstrip('\\n') }}][{{ s2.strip(' \\n') }}]", {"s2": "\n\u3000 x \n"})
+    case("js_dev_undefined_key", "{% set e = {} %}[{{ e[nothing] }}][{{ l[nothing] }}][{{ d[nothing] is defined }}]")
+    case("js_dev_dict_equality", "{% set a = {'x': [1]} %}{% set b = {'x': [1]} %}{{ a == b }} {{ [a] == [b] }} {{ a in [b] }} {{ messages[1] == messages[1] }}")
+    case("js_dev_none", "[{{ none }}][{{ none|string }}][{{ 'a' ~ none }}][{{ {'k': none}.k }}][{{ [none, true] }}]")
+    case("js_dev_dict_string", "{{ {'a': 'b', 'c': [1, 2.5, none, true]}|string }}")
     # --- errors (must fail)
     ERR = []
     def err(name, template, ctx=None):
@@ -256,6 +263,8 @@ def main():
     err("e_method_on_undefined", "{{ nothing.strip() }}")
     err("e_neg_string", "{{ -'a' }}")
     err("e_dictsort_list", "{{ l|dictsort }}")
+    err("e_js_dev_add_str_dict", "{{ 'a' + {'x': 1} }}")
+    err("e_deep_recursion", "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}")
 
     out = {"generator": "python_jinja2_cases.py", "jinja2_version": jinja2.__version__, "fixed_now": FIXED_NOW.isoformat(),
            "default_context": CTX, "cases": []}
