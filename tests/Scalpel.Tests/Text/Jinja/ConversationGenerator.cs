@@ -16,8 +16,10 @@ public sealed class ConversationGenerator(int seed)
     /// <summary>Assistant texts (content and reasoning) get no whitespace but "\n" at their edges and no stray think tags
     /// (for templates that strip("\n"): @huggingface/jinja ignores strip's argument and strips all whitespace).</summary>
     public bool NewlineOnlyEdges { get; init; }
-    /// <summary>Include tool definitions and calls.</summary>
-    public bool WithTools { get; init; } = true;
+    /// <summary>How often a conversation comes with tool definitions (and then tool calls).</summary>
+    public double ToolsChance { get; init; } = 0.5;
+    /// <summary>Whether tool parameters include an array-typed one.</summary>
+    public bool ArrayParameters { get; init; } = true;
 
     private static readonly string[] Words =
     [
@@ -88,7 +90,7 @@ public sealed class ConversationGenerator(int seed)
         {
             var properties = new JsonObject();
             var required = new JsonArray();
-            foreach (var p in new[] { "city", "query", "days", "unit", "flags" }.Where(_ => Chance(0.6)))
+            foreach (var p in new[] { "city", "query", "days", "unit", "flags" }.Where(p => (ArrayParameters || p != "flags") && Chance(0.6)))
             {
                 properties[p] = p switch
                 {
@@ -180,7 +182,7 @@ public sealed class ConversationGenerator(int seed)
     /// <summary>A whole render context as the differential tests send it to both engines.</summary>
     public JsonObject Context()
     {
-        bool tools = WithTools && Chance(0.5);
+        bool tools = Chance(ToolsChance);
         var context = new JsonObject
         {
             ["messages"] = Messages(tools, endWithAssistant: Chance(0.5)),
