@@ -18,6 +18,7 @@ public static class Program
     [
         ("demo", "demo [--work DIR]            tiny end-to-end check: random Llama checkpoint, LoRA fine-tune, accuracy before/after", DemoCommand.Run),
         ("inspect", "inspect MODEL_DIR            architecture, shapes and tensors of a Hugging Face checkpoint folder", InspectCommand.Run),
+        ("template", "template render --model DIR CONVERSATION.json [--add-generation-prompt] [--json]\n                                       render {\"messages\", \"tools\"?} with the model's chat template (--json: text + assistant spans)", TemplateCommand.Run),
     ];
 
     public static string Usage =>

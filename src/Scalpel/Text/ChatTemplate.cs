@@ -98,6 +98,14 @@ public sealed class ChatTemplate
         return new ChatRendering(text, DeriveSpans(messages, tools, addGenerationPrompt, extraVariables, text));
     }
 
+    /// <summary>The text <see cref="RenderConversation"/> renders, without deriving assistant spans (so it never fails
+    /// for a template whose spans cannot be derived).</summary>
+    public string RenderConversationText(JsonArray messages, JsonArray? tools = null, bool addGenerationPrompt = false, JsonObject? extraVariables = null)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        return RenderValues(ConversationContext(messages, messages.Count, tools, addGenerationPrompt, extraVariables)).Text;
+    }
+
     // ---------------------------------------------------------------- context
 
     private Dictionary<string, object?> SpecialTokens()
