@@ -13,7 +13,8 @@ internal static partial class Builtins
             a.Bind("abs");
             return v switch
             {
-                long l => l == long.MinValue ? throw new JinjaRuntimeException("integer overflow") : (object)Math.Abs(l),
+                long l => l == long.MinValue ? PyOps.Normalize(System.Numerics.BigInteger.Abs(l)) : (object)Math.Abs(l),
+                System.Numerics.BigInteger big => System.Numerics.BigInteger.Abs(big),
                 bool b => b ? 1L : 0L,
                 double d => Math.Abs(d),
                 Undefined u => throw u.Error(),
@@ -204,7 +205,7 @@ internal static partial class Builtins
             if (!PyOps.IsNumber(v)) throw new JinjaRuntimeException($"type {PyOps.TypeName(v)} doesn't define __round__ method");
             if (method == "common")
             {
-                if (PyOps.IsInt(v) && precision >= 0) return PyOps.AsLong(v);
+                if (PyOps.IsInt(v) && precision >= 0) return v is bool ? PyOps.AsLong(v) : v;
                 double d = PyOps.AsDouble(v);
                 if (precision > 15) return d;
                 return precision >= 0 ? Math.Round(d, (int)precision, MidpointRounding.ToEven) : Math.Round(d / Math.Pow(10, -precision), MidpointRounding.ToEven) * Math.Pow(10, -precision);
@@ -472,17 +473,20 @@ internal static partial class Builtins
         switch (v)
         {
             case Undefined u: throw u.Error();
-            case long or bool: return PyOps.AsLong(v);
+            case long or bool or System.Numerics.BigInteger: return v is bool ? PyOps.AsLong(v) : v;
             case double d:
                 if (double.IsNaN(d) || double.IsInfinity(d)) throw new JinjaRuntimeException("cannot convert float NaN or infinity to integer");
-                return (long)Math.Truncate(d);
+                return PyOps.Normalize(new System.Numerics.BigInteger(Math.Truncate(d)));
             case string s:
             {
                 string t = PyString.Strip(s, null).Replace("_", "");
                 bool neg = t.StartsWith('-');
                 string body = t.TrimStart('+', '-');
-                if (numberBase == 10 && body.Length > 0 && body.All(char.IsAsciiDigit) && long.TryParse(body, NumberStyles.None, CultureInfo.InvariantCulture, out long l))
-                    return neg ? -l : l;
+                if (numberBase == 10 && body.Length > 0 && body.All(char.IsAsciiDigit))
+                {
+                    var n = System.Numerics.BigInteger.Parse(body, NumberStyles.None, CultureInfo.InvariantCulture);
+                    return PyOps.Normalize(neg ? -n : n);
+                }
                 if (numberBase != 10 && body.Length > 0)
                 {
                     string digits = body;
@@ -492,7 +496,7 @@ internal static partial class Builtins
                     try { long x = Convert.ToInt64(digits, numberBase); return neg ? -x : x; }
                     catch (Exception e) when (e is FormatException or ArgumentException or OverflowException) { }
                 }
-                if (ParsePythonFloat(s) is { } f && !double.IsNaN(f) && !double.IsInfinity(f)) return (long)Math.Truncate(f);
+                if (ParsePythonFloat(s) is { } f && !double.IsNaN(f) && !double.IsInfinity(f)) return PyOps.Normalize(new System.Numerics.BigInteger(Math.Truncate(f)));
                 return null;
             }
             default: return null;

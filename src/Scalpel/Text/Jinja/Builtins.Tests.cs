@@ -33,7 +33,7 @@ internal static partial class Builtins
         t["test"] = NoArgs("test", v => v is string s && HasTest(s));
         t["float"] = NoArgs("float", v => v is double);
         t["in"] = OneArg("in", (v, seq) => PyOps.Contains(seq, v));
-        t["integer"] = NoArgs("integer", v => v is long);
+        t["integer"] = NoArgs("integer", v => v is long or System.Numerics.BigInteger);
         t["iterable"] = NoArgs("iterable", PyOps.IsIterable);
         t["lower"] = NoArgs("lower", v => IsLower(PyOps.Str(v)));
         t["upper"] = NoArgs("upper", v => IsUpper(PyOps.Str(v)));

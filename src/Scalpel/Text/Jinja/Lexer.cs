@@ -325,8 +325,10 @@ internal sealed class Lexer
                 if (k < _s.Length && isDigit(_s[k])) i = k + 1; else break;
             }
             string text = _s[start..i];
-            if (!long.TryParse(text.Replace("_", ""), NumberStyles.None, CultureInfo.InvariantCulture, out long value))
-                throw _source.Error(start, $"integer literal {text} does not fit in 64 bits");
+            string digits = text.Replace("_", "");
+            object value = long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out long small)
+                ? small
+                : PyOps.Normalize(System.Numerics.BigInteger.Parse(digits, NumberStyles.None, CultureInfo.InvariantCulture));
             _tokens.Add(new Token(TokenType.Integer, text, value, start));
             _pos = i;
             return true;

@@ -153,8 +153,8 @@ internal static class PyFormat
                     numeric = true;
                     body = value switch
                     {
-                        long or bool => PyOps.AsLong(value).ToString(CultureInfo.InvariantCulture),
-                        double dv => Math.Truncate(dv).ToString("F0", CultureInfo.InvariantCulture),
+                        long or bool or BigInteger => PyOps.AsBig(value).ToString(CultureInfo.InvariantCulture),
+                        double dv => new BigInteger(Math.Truncate(dv)).ToString(CultureInfo.InvariantCulture),
                         _ => throw new JinjaRuntimeException($"%{type} format: a real number is required, not {PyOps.TypeName(value)}"),
                     };
                     break;
@@ -404,6 +404,7 @@ internal static class PyFormat
             case null: sb.Append("null"); break;
             case bool b: sb.Append(b ? "true" : "false"); break;
             case long l: sb.Append(l.ToString(CultureInfo.InvariantCulture)); break;
+            case BigInteger big: sb.Append(big.ToString(CultureInfo.InvariantCulture)); break;
             case double d: sb.Append(JsonFloat(d)); break;
             case string s: WriteJsonString(sb, s, ascii); break;
             case List<object?> or PyTuple:
@@ -442,6 +443,7 @@ internal static class PyFormat
                         string ks => ks,
                         bool kb => kb ? "true" : "false",
                         long kl => kl.ToString(CultureInfo.InvariantCulture),
+                        BigInteger kb => kb.ToString(CultureInfo.InvariantCulture),
                         double kd => JsonFloat(kd),
                         null => "null",
                         _ => throw new JinjaRuntimeException($"keys must be str, int, float, bool or None, not {PyOps.TypeName(k)}"),
@@ -518,7 +520,11 @@ internal static class PyFormat
                     case JsonValueKind.Number:
                     {
                         string raw = v.ToJsonString();
-                        if (raw.IndexOfAny(['.', 'e', 'E']) < 0 && long.TryParse(raw, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long l)) return l;
+                        if (raw.IndexOfAny(['.', 'e', 'E']) < 0)
+                        {
+                            if (long.TryParse(raw, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long l)) return l;
+                            return BigInteger.Parse(raw, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
+                        }
                         return double.Parse(raw, NumberStyles.Float, CultureInfo.InvariantCulture);
                     }
                     default: throw new JinjaRuntimeException($"unsupported JSON value {v.ToJsonString()}");

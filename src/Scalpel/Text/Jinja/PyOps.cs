@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Numerics;
 using System.Text;
 
 namespace Scalpel.Text.Jinja;
@@ -6,10 +7,36 @@ namespace Scalpel.Text.Jinja;
 /// <summary>Python semantics of values: truth, str/repr, equality, ordering, arithmetic, iteration, len, in.</summary>
 internal static partial class PyOps
 {
-    public static bool IsInt(object? v) => v is long or bool;
-    public static bool IsNumber(object? v) => v is long or bool or double;
-    public static long AsLong(object? v) => v switch { long l => l, bool b => b ? 1 : 0, _ => throw new InvalidCastException() };
-    public static double AsDouble(object? v) => v switch { long l => l, bool b => b ? 1 : 0, double d => d, _ => throw new InvalidCastException() };
+    // Python ints: long, or BigInteger for values beyond 64 bits (always normalised back to long when they fit).
+    public static bool IsInt(object? v) => v is long or bool or BigInteger;
+    public static bool IsNumber(object? v) => v is long or bool or double or BigInteger;
+    public static long AsLong(object? v) => v switch
+    {
+        long l => l,
+        bool b => b ? 1 : 0,
+        BigInteger => throw new JinjaRuntimeException("Python int too large to convert to C ssize_t"),
+        _ => throw new InvalidCastException(),
+    };
+    public static double AsDouble(object? v) => v switch
+    {
+        long l => l,
+        bool b => b ? 1 : 0,
+        double d => d,
+        BigInteger big => (double)big,
+        _ => throw new InvalidCastException(),
+    };
+    public static BigInteger AsBig(object? v) => v is BigInteger big ? big : AsLong(v);
+    public static object Normalize(BigInteger big) => big >= long.MinValue && big <= long.MaxValue ? (long)big : big;
+
+    private static object IntOp(object? a, object? b, Func<long, long, long> small, Func<BigInteger, BigInteger, BigInteger> big)
+    {
+        if (a is not BigInteger && b is not BigInteger)
+        {
+            try { return small(AsLong(a), AsLong(b)); }
+            catch (OverflowException) { }
+        }
+        return Normalize(big(AsBig(a), AsBig(b)));
+    }
 
     public static bool Truthy(object? v) => v switch
     {
@@ -17,6 +44,7 @@ internal static partial class PyOps
         Undefined => false,
         bool b => b,
         long l => l != 0,
+        BigInteger big => !big.IsZero,
         double d => d != 0,
         string s => s.Length > 0,
         List<object?> l => l.Count > 0,
@@ -32,7 +60,7 @@ internal static partial class PyOps
     {
         null => "NoneType",
         bool => "bool",
-        long => "int",
+        long or BigInteger => "int",
         double => "float",
         string => "str",
         List<object?> => "list",
@@ -68,6 +96,7 @@ internal static partial class PyOps
         Undefined => "",
         bool b => b ? "True" : "False",
         long l => l.ToString(CultureInfo.InvariantCulture),
+        BigInteger big => big.ToString(CultureInfo.InvariantCulture),
         double d => FloatRepr(d),
         _ => Repr(v),
     };
@@ -138,7 +167,7 @@ internal static partial class PyOps
             case Macro m: sb.Append("<Macro '").Append(m.Name).Append("'>"); break;
             case PyCallable c: sb.Append("<built-in function ").Append(c.Name).Append('>'); break;
             case PyIterator it: sb.Append('<').Append(it.TypeName).Append(" object>"); break;
-            case null or bool or long or double: sb.Append(Str(v)); break;
+            case null or bool or long or double or BigInteger: sb.Append(Str(v)); break;
             default: sb.Append(v.ToString()); break;
         }
     }
@@ -252,16 +281,15 @@ internal static partial class PyOps
             case null: return b is null;
             case Undefined: return b is Undefined;
             case string sa: return b is string sb && string.Equals(sa, sb, StringComparison.Ordinal);
-            case long or bool or double:
+            case long or bool or double or BigInteger:
                 if (!IsNumber(b)) return false;
                 if (a is double || b is double)
                 {
-                    double x = AsDouble(a), y = AsDouble(b);
-                    if (a is double da && IsInt(b)) return da == Math.Floor(da) && Math.Abs(da) < 9.2e18 ? (long)da == AsLong(b) : false;
-                    if (b is double db && IsInt(a)) return db == Math.Floor(db) && Math.Abs(db) < 9.2e18 ? (long)db == AsLong(a) : false;
-                    return x == y;
+                    if (a is double da && IsInt(b)) return !double.IsInfinity(da) && da == Math.Floor(da) && new BigInteger(da) == AsBig(b);
+                    if (b is double db && IsInt(a)) return !double.IsInfinity(db) && db == Math.Floor(db) && new BigInteger(db) == AsBig(a);
+                    return AsDouble(a) == AsDouble(b);
                 }
-                return AsLong(a) == AsLong(b);
+                return AsBig(a) == AsBig(b);
             case List<object?> la:
                 if (b is not List<object?> lb || la.Count != lb.Count) return false;
                 for (int i = 0; i < la.Count; i++) if (!Equal(la[i], lb[i])) return false;
@@ -295,6 +323,7 @@ internal static partial class PyOps
         string s => string.GetHashCode(s, StringComparison.Ordinal),
         bool b => b ? 1 : 0,
         long l => l.GetHashCode(),
+        BigInteger big => big.GetHashCode(),
         double d => d == Math.Floor(d) && Math.Abs(d) < 9.2e18 ? ((long)d).GetHashCode() : d.GetHashCode(),
         PyTuple t => t.Items.Aggregate(17, (h, x) => h * 31 + Hash(x)),
         _ => v.GetHashCode(),
@@ -307,7 +336,7 @@ internal static partial class PyOps
         if (b is Undefined ub) throw ub.Error();
         if (IsNumber(a) && IsNumber(b))
         {
-            if (IsInt(a) && IsInt(b)) return AsLong(a).CompareTo(AsLong(b));
+            if (IsInt(a) && IsInt(b)) return AsBig(a).CompareTo(AsBig(b));
             double x = AsDouble(a), y = AsDouble(b);
             if (double.IsNaN(x) || double.IsNaN(y)) return int.MinValue;   // every comparison with NaN is false
             return x.CompareTo(y);
@@ -414,7 +443,7 @@ internal static partial class PyOps
     public static object? Add(object? a, object? b)
     {
         RejectUndefined(a, b);
-        if (IsInt(a) && IsInt(b)) return Checked(() => checked(AsLong(a) + AsLong(b)));
+        if (IsInt(a) && IsInt(b)) return IntOp(a, b, (x, y) => checked(x + y), BigInteger.Add);
         if (IsNumber(a) && IsNumber(b)) return AsDouble(a) + AsDouble(b);
         if (a is string sa)
             return b is string sb ? sa + sb : throw new JinjaRuntimeException($"can only concatenate str (not \"{TypeName(b)}\") to str");
@@ -437,7 +466,7 @@ internal static partial class PyOps
     public static object? Sub(object? a, object? b)
     {
         RejectUndefined(a, b);
-        if (IsInt(a) && IsInt(b)) return Checked(() => checked(AsLong(a) - AsLong(b)));
+        if (IsInt(a) && IsInt(b)) return IntOp(a, b, (x, y) => checked(x - y), BigInteger.Subtract);
         if (IsNumber(a) && IsNumber(b)) return AsDouble(a) - AsDouble(b);
         throw Unsupported("-", a, b);
     }
@@ -445,7 +474,7 @@ internal static partial class PyOps
     public static object? Mul(object? a, object? b)
     {
         RejectUndefined(a, b);
-        if (IsInt(a) && IsInt(b)) return Checked(() => checked(AsLong(a) * AsLong(b)));
+        if (IsInt(a) && IsInt(b)) return IntOp(a, b, (x, y) => checked(x * y), BigInteger.Multiply);
         if (IsNumber(a) && IsNumber(b)) return AsDouble(a) * AsDouble(b);
         if (a is string s && IsInt(b)) return Repeat(s, AsLong(b));
         if (b is string s2 && IsInt(a)) return Repeat(s2, AsLong(a));
@@ -483,11 +512,12 @@ internal static partial class PyOps
         RejectUndefined(a, b);
         if (IsInt(a) && IsInt(b))
         {
-            long x = AsLong(a), y = AsLong(b);
-            if (y == 0) throw new JinjaRuntimeException("integer division or modulo by zero");
-            long q = x / y;
-            if ((x % y != 0) && ((x < 0) != (y < 0))) q--;
-            return q;
+            var x = AsBig(a);
+            var y = AsBig(b);
+            if (y.IsZero) throw new JinjaRuntimeException("integer division or modulo by zero");
+            var q = BigInteger.DivRem(x, y, out var r);
+            if (!r.IsZero && (r.Sign < 0) != (y.Sign < 0)) q -= 1;
+            return Normalize(q);
         }
         if (IsNumber(a) && IsNumber(b))
         {
@@ -504,11 +534,12 @@ internal static partial class PyOps
         RejectUndefined(a, b);
         if (IsInt(a) && IsInt(b))
         {
-            long x = AsLong(a), y = AsLong(b);
-            if (y == 0) throw new JinjaRuntimeException("integer division or modulo by zero");
-            long r = x % y;
-            if (r != 0 && ((r < 0) != (y < 0))) r += y;
-            return r;
+            var x = AsBig(a);
+            var y = AsBig(b);
+            if (y.IsZero) throw new JinjaRuntimeException("integer division or modulo by zero");
+            var r = BigInteger.Remainder(x, y);
+            if (!r.IsZero && (r.Sign < 0) != (y.Sign < 0)) r += y;
+            return Normalize(r);
         }
         if (IsNumber(a) && IsNumber(b))
         {
@@ -526,24 +557,15 @@ internal static partial class PyOps
         RejectUndefined(a, b);
         if (IsInt(a) && IsInt(b))
         {
-            long x = AsLong(a), y = AsLong(b);
-            if (y < 0)
+            var x = AsBig(a);
+            var y = AsBig(b);
+            if (y.Sign < 0)
             {
-                if (x == 0) throw new JinjaRuntimeException("0.0 cannot be raised to a negative power");
-                return Math.Pow(x, y);
+                if (x.IsZero) throw new JinjaRuntimeException("0.0 cannot be raised to a negative power");
+                return Math.Pow((double)x, (double)y);
             }
-            return Checked(() =>
-            {
-                long r = 1, p = x;
-                long e = y;
-                while (e > 0)
-                {
-                    if ((e & 1) != 0) r = checked(r * p);
-                    e >>= 1;
-                    if (e > 0) p = checked(p * p);
-                }
-                return r;
-            });
+            if (y > 100_000 && BigInteger.Abs(x) > 1) throw new JinjaRuntimeException("integer power too large");
+            return Normalize(BigInteger.Pow(x, (int)y));
         }
         if (IsNumber(a) && IsNumber(b))
         {
@@ -557,7 +579,8 @@ internal static partial class PyOps
     public static object? Negate(object? a) => a switch
     {
         Undefined u => throw u.Error(),
-        long l => Checked(() => checked(-l)),
+        long l => l == long.MinValue ? (object)(-(BigInteger)l) : -l,
+        BigInteger big => Normalize(-big),
         bool b => b ? -1L : 0L,
         double d => -d,
         _ => throw new JinjaRuntimeException($"bad operand type for unary -: '{TypeName(a)}'"),
@@ -567,14 +590,9 @@ internal static partial class PyOps
     {
         Undefined u => throw u.Error(),
         long l => (object)l,
+        BigInteger big => big,
         bool b => b ? 1L : 0L,
         double d => d,
         _ => throw new JinjaRuntimeException($"bad operand type for unary +: '{TypeName(a)}'"),
     };
-
-    private static object Checked(Func<long> f)
-    {
-        try { return f(); }
-        catch (OverflowException) { throw new JinjaRuntimeException("integer overflow (integers beyond 64 bits are not supported)"); }
-    }
 }
