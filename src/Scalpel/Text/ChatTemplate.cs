@@ -81,14 +81,18 @@ public sealed class ChatTemplate
     /// <list type="bullet">
     /// <item>Templates with {% generation %}: the text each generation block produced, exactly like transformers'
     /// return_assistant_tokens_mask (often the whole turn, header and end-of-turn token included).</item>
-    /// <item>Other templates: one span per assistant message, covering what the model writes for it: the text after
-    /// the template's fixed assistant header (what a plain assistant message at that position gets before its content,
-    /// or else the generation prompt) up to the template's end-of-turn text (what follows a plain assistant message).
-    /// For a plain message that is exactly its rendered content (after any trimming the template does); rendered tool
-    /// calls and reasoning are included; the end-of-turn marker is not. Derived by rendering prefixes of the
-    /// conversation: each must be a prefix of the full text, otherwise a <see cref="TemplateException"/> says the
-    /// spans cannot be derived (e.g. templates that rewrite earlier turns).</item>
+    /// <item>Other templates: one span per assistant message the template renders, covering what the model writes for
+    /// it: from where a plain assistant message at that position would start its content (after the template's fixed
+    /// header, e.g. "&lt;|im_start|&gt;assistant\n", or else after the generation prompt) to where the template's
+    /// end-of-turn text begins (e.g. "&lt;|im_end|&gt;", "&lt;|eot_id|&gt;", "&lt;/s&gt;"). For a plain message that is exactly its
+    /// rendered content (after any trimming the template does); tool calls and reasoning the template renders in the
+    /// turn are included; the end-of-turn marker is not (add it when building loss masks). Derived from renders of
+    /// prefixes of the conversation and of probe messages: the text before each assistant message must be a prefix of
+    /// the whole rendering, otherwise (a template that rewrites earlier turns, e.g. Mistral's [AVAILABLE_TOOLS] before
+    /// the last user message) a <see cref="TemplateException"/> says the spans cannot be derived. It also refuses
+    /// when a turn's end cannot be told apart or other messages' text is interleaved with it.</item>
     /// </list>
+    /// Spans are UTF-16 indices into the text, ordered and disjoint.
     /// </summary>
     public ChatRendering RenderConversation(JsonArray messages, JsonArray? tools = null, bool addGenerationPrompt = false, JsonObject? extraVariables = null)
     {
@@ -219,7 +223,7 @@ public sealed class ChatTemplate
             string? probe = Try(a, false, probeMessage);
             int k = probe?.IndexOf(Probe, StringComparison.Ordinal) ?? -1;
             int start;
-            if (k >= 0 && k >= floor && string.CompareOrdinal(full, 0, probe!, 0, k) == 0 && k <= full.Length) start = k;
+            if (k >= floor && k <= full.Length && string.CompareOrdinal(full, 0, probe!, 0, k) == 0) start = k;
             else if (Try(a, true) is { } prompted && prompted.Length >= floor && full.StartsWith(prompted, StringComparison.Ordinal)) start = prompted.Length;
             else throw Fail($"the rendering of the messages before it is not a prefix of the rendering of the whole conversation (the template rewrites earlier turns or renders this turn differently once more messages follow)");
 

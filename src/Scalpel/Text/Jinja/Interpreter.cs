@@ -110,6 +110,10 @@ internal sealed class Interpreter
         {
             throw _source.Error(e.Offset < 0 ? 0 : e.Offset, e.Message);
         }
+        catch (Exception e) when (e is NullReferenceException or InvalidOperationException or InvalidCastException or ArgumentException)
+        {
+            throw _source.Error(0, $"internal error while rendering ({e.GetType().Name}: {e.Message}); please report this template");
+        }
         return _root.ToString();
     }
 
@@ -198,6 +202,10 @@ internal sealed class Interpreter
         {
             e.Offset = s.Offset;
             throw;
+        }
+        catch (Exception ex) when (ex is InvalidCastException or ArgumentException or OverflowException or FormatException or IndexOutOfRangeException or KeyNotFoundException)
+        {
+            throw new JinjaRuntimeException($"{ex.GetType().Name}: {ex.Message}") { Offset = s.Offset };
         }
     }
 
