@@ -60,8 +60,8 @@ internal static partial class Builtins
             var items = DictItems(it, v);
             return Sorted(items, item => { var x = ((PyTuple)item!)[pos]; return caseSensitive ? x : IgnoreCase(x); }, reverse);
         };
-        f["e"] = f["escape"] = (_, v, a) => { a.Bind("escape"); return Escape(v); };
-        f["forceescape"] = (_, v, a) => { a.Bind("forceescape"); return Escape(PyOps.Str(v)); };
+        f["e"] = f["escape"] = (_, v, a) => { a.Bind("escape"); return Markup.EscapeValue(v); };
+        f["forceescape"] = (_, v, a) => { a.Bind("forceescape"); return new Markup(Markup.Escape(PyOps.Str(v))); };
         f["first"] = (_, v, a) =>
         {
             a.Bind("first");
@@ -190,7 +190,7 @@ internal static partial class Builtins
         f["reverse"] = (_, v, a) =>
         {
             a.Bind("reverse");
-            if (v is string str) return PyString.Slice(str, null, null, -1L);
+            if (PyOps.Text(v) is string str) return PyString.Slice(str, null, null, -1L);
             var items = PyOps.Iterate(v).ToList();
             items.Reverse();
             return v is List<object?> or PyTuple or PyRange ? new PyIterator(items, "list_reverseiterator") : items;
@@ -214,7 +214,7 @@ internal static partial class Builtins
             double x = PyOps.AsDouble(v) * scale;
             return (method == "ceil" ? Math.Ceiling(x) : Math.Floor(x)) / scale;
         };
-        f["safe"] = (_, v, a) => { a.Bind("safe"); return PyOps.Str(v); };
+        f["safe"] = (_, v, a) => { a.Bind("safe"); return v as Markup ?? new Markup(PyOps.Str(v)); };
         f["slice"] = (_, v, a) =>
         {
             var s = a.Bind("slice", "slices", "fill_with");
@@ -449,8 +449,8 @@ internal static partial class Builtins
         {
             case Undefined u: throw u.Error();
             case double d: return d;
-            case long or bool: return PyOps.AsDouble(v);
-            case string s: return ParsePythonFloat(s);
+            case long or bool or System.Numerics.BigInteger: return PyOps.AsDouble(v);
+            case string or Markup: return ParsePythonFloat(PyOps.Str(v));
             default: return null;
         }
     }
@@ -477,8 +477,9 @@ internal static partial class Builtins
             case double d:
                 if (double.IsNaN(d) || double.IsInfinity(d)) throw new JinjaRuntimeException("cannot convert float NaN or infinity to integer");
                 return PyOps.Normalize(new System.Numerics.BigInteger(Math.Truncate(d)));
-            case string s:
+            case string or Markup:
             {
+                string s = PyOps.Str(v);
                 string t = PyString.Strip(s, null).Replace("_", "");
                 bool neg = t.StartsWith('-');
                 string body = t.TrimStart('+', '-');

@@ -24,6 +24,19 @@ internal static partial class Builtins
         EnsureMethods();
         switch (obj)
         {
+            case Markup markup:
+            {
+                // markupsafe: string arguments are escaped, string results are Markup again.
+                if (!StrMethods.TryGetValue(name, out var mm)) return MissingArg.Value;
+                return new BoundMethod(markup, name, (it, self, a) =>
+                {
+                    object? Esc(object? x) => x is string or Markup ? Markup.EscapeValue(x).Value : x;
+                    var args = new CallArgs(a.Positional.Select(Esc).ToList(), a.Named.Select(kv => new KeyValuePair<string, object?>(kv.Key, Esc(kv.Value))).ToList());
+                    if (name == "join" && args.Positional.Count == 1)
+                        args = new CallArgs([PyOps.Iterate(a.Positional[0]).Select(x => (object?)Markup.EscapeValue(x).Value).ToList()], []);
+                    return WrapMarkup(mm(it, ((Markup)self).Value, args));
+                });
+            }
             case string s:
                 if (StrMethods.TryGetValue(name, out var sm)) return new BoundMethod(s, name, (it, self, a) => sm(it, self, a));
                 if (UnsupportedStrMethods.Contains(name)) return new BoundMethod(s, name, (_, _, _) => throw new JinjaRuntimeException($"str.{name}() is not supported by Scalpel"));
@@ -43,6 +56,14 @@ internal static partial class Builtins
                 return MissingArg.Value;
         }
     }
+
+    private static object? WrapMarkup(object? result) => result switch
+    {
+        string s => new Markup(s),
+        List<object?> l => l.Select(WrapMarkup).ToList(),
+        PyTuple t => new PyTuple(t.Items.Select(WrapMarkup).ToArray()),
+        _ => result,
+    };
 
     private static int _methodsReady;
 
@@ -64,6 +85,7 @@ internal static partial class Builtins
     private static string ArgStr(object? v, string method)
     {
         if (v is Undefined u) throw u.Error();
+        if (v is Markup markup) return markup.Value;
         return v as string ?? throw new JinjaRuntimeException($"{method}() argument must be str, not {PyOps.TypeName(v)}");
     }
 
@@ -168,7 +190,7 @@ internal static partial class Builtins
             int i = 0;
             foreach (var item in PyOps.Iterate(x[0]))
             {
-                if (item is not string p) throw new JinjaRuntimeException($"sequence item {i}: expected str instance, {PyOps.TypeName(item)} found");
+                if (PyOps.Text(item) is not string p) throw new JinjaRuntimeException($"sequence item {i}: expected str instance, {PyOps.TypeName(item)} found");
                 parts.Add(p);
                 i++;
             }

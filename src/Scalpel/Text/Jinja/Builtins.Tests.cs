@@ -24,13 +24,13 @@ internal static partial class Builtins
         t["le"] = t["<="] = OneArg("le", (a, b) => PyOps.CompareOp(a, b, "<="));
         t["gt"] = t["greaterthan"] = t[">"] = OneArg("gt", (a, b) => PyOps.CompareOp(a, b, ">"));
         t["ge"] = t[">="] = OneArg("ge", (a, b) => PyOps.CompareOp(a, b, ">="));
-        t["escaped"] = NoArgs("escaped", _ => false);
+        t["escaped"] = NoArgs("escaped", v => v is Markup);
         t["even"] = NoArgs("even", v => PyOps.Equal(PyOps.Mod(v, 2L), 0L));
         t["odd"] = NoArgs("odd", v => PyOps.Equal(PyOps.Mod(v, 2L), 1L));
         t["false"] = NoArgs("false", v => v is false);
         t["true"] = NoArgs("true", v => v is true);
-        t["filter"] = NoArgs("filter", v => v is string s && HasFilter(s));
-        t["test"] = NoArgs("test", v => v is string s && HasTest(s));
+        t["filter"] = NoArgs("filter", v => PyOps.Text(v) is string s && HasFilter(s));
+        t["test"] = NoArgs("test", v => PyOps.Text(v) is string s && HasTest(s));
         t["float"] = NoArgs("float", v => v is double);
         t["in"] = OneArg("in", (v, seq) => PyOps.Contains(seq, v));
         t["integer"] = NoArgs("integer", v => v is long or System.Numerics.BigInteger);
@@ -49,8 +49,8 @@ internal static partial class Builtins
             _ => ReferenceEquals(a, b),
         });
         // jinja2.tests.test_sequence: len() and __getitem__ both exist (Undefined has both).
-        t["sequence"] = NoArgs("sequence", v => v is string or List<object?> or PyTuple or PyDict or PyRange or Undefined);
-        t["string"] = NoArgs("string", v => v is string);
+        t["sequence"] = NoArgs("sequence", v => v is string or Markup or List<object?> or PyTuple or PyDict or PyRange or Undefined);
+        t["string"] = NoArgs("string", v => v is string or Markup);
     }
 
     private static bool IsLower(string s)

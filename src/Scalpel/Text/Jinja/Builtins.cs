@@ -157,15 +157,6 @@ internal static partial class Builtins
 
     private static string SoftStr(object? v) => PyOps.Str(v);
 
-    private static string Escape(object? v)
-    {
-        string s = PyOps.Str(v);
-        var sb = new StringBuilder(s.Length);
-        foreach (char c in s)
-            sb.Append(c switch { '&' => "&amp;", '<' => "&lt;", '>' => "&gt;", '"' => "&#34;", '\'' => "&#39;", _ => c.ToString() });
-        return sb.ToString();
-    }
-
     private static bool IsWordChar(string text, int i) =>
         char.IsLetterOrDigit(text, i) || text[i] == '_' || CharUnicodeInfo.GetUnicodeCategory(text, i) is UnicodeCategory.NonSpacingMark or UnicodeCategory.SpacingCombiningMark or UnicodeCategory.ConnectorPunctuation;
 }

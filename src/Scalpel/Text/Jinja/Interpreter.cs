@@ -535,6 +535,8 @@ internal sealed class Interpreter
 
     private static object? ItemOnly(object? obj, object? key)
     {
+        if (obj is Markup markup) return ItemOnly(markup.Value, key) is string item ? new Markup(item) : MissingArg.Value;
+        key = PyOps.Text(key);
         switch (obj)
         {
             case PyDict d:
@@ -575,10 +577,10 @@ internal sealed class Interpreter
     {
         foreach (var x in new[] { start, stop, step })
             if (x is not (null or long or bool)) return Undefined.Missing(obj, "slice");
-        switch (obj)
+        switch (PyOps.Text(obj))
         {
             case Undefined u: throw u.Error();
-            case string s: return PyString.Slice(s, start, stop, step);
+            case string s: return obj is Markup ? new Markup(PyString.Slice(s, start, stop, step)) : PyString.Slice(s, start, stop, step);
             case List<object?> l:
             {
                 var r = new List<object?>();

@@ -407,6 +407,7 @@ internal static class PyFormat
             case BigInteger big: sb.Append(big.ToString(CultureInfo.InvariantCulture)); break;
             case double d: sb.Append(JsonFloat(d)); break;
             case string s: WriteJsonString(sb, s, ascii); break;
+            case Markup m: WriteJsonString(sb, m.Value, ascii); break;
             case List<object?> or PyTuple:
             {
                 var items = (IReadOnlyList<object?>)v;

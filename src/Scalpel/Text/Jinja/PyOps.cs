@@ -38,8 +38,12 @@ internal static partial class PyOps
         return Normalize(big(AsBig(a), AsBig(b)));
     }
 
+    /// <summary>Markup behaves as its text everywhere but "+" and "%".</summary>
+    public static object? Text(object? v) => v is Markup m ? m.Value : v;
+
     public static bool Truthy(object? v) => v switch
     {
+        Markup m => m.Value.Length > 0,
         null => false,
         Undefined => false,
         bool b => b,
@@ -63,6 +67,7 @@ internal static partial class PyOps
         long or BigInteger => "int",
         double => "float",
         string => "str",
+        Markup => "Markup",
         List<object?> => "list",
         PyTuple => "tuple",
         PyDict => "dict",
@@ -92,6 +97,7 @@ internal static partial class PyOps
     public static string Str(object? v) => v switch
     {
         string s => s,
+        Markup m => m.Value,
         null => "None",
         Undefined => "",
         bool b => b ? "True" : "False",
@@ -115,6 +121,7 @@ internal static partial class PyOps
         switch (v)
         {
             case string s: AppendStringRepr(sb, s); break;
+            case Markup m: sb.Append("Markup("); AppendStringRepr(sb, m.Value); sb.Append(')'); break;
             case List<object?> list:
                 sb.Append('[');
                 for (int i = 0; i < list.Count; i++) { if (i > 0) sb.Append(", "); AppendRepr(sb, list[i], depth + 1); }
@@ -276,6 +283,8 @@ internal static partial class PyOps
     public static bool Equal(object? a, object? b)
     {
         if (ReferenceEquals(a, b)) return true;
+        a = Text(a);
+        b = Text(b);
         switch (a)
         {
             case null: return b is null;
@@ -320,6 +329,7 @@ internal static partial class PyOps
     public static int Hash(object? v) => v switch
     {
         null => 0,
+        Markup m => string.GetHashCode(m.Value, StringComparison.Ordinal),
         string s => string.GetHashCode(s, StringComparison.Ordinal),
         bool b => b ? 1 : 0,
         long l => l.GetHashCode(),
@@ -332,6 +342,8 @@ internal static partial class PyOps
     /// <summary>Python ordering (&lt;, &lt;=, &gt;, &gt;=): numbers, strings (by code point), lists/tuples lexicographically.</summary>
     public static int Compare(object? a, object? b, string op)
     {
+        a = Text(a);
+        b = Text(b);
         if (a is Undefined ua) throw ua.Error();
         if (b is Undefined ub) throw ub.Error();
         if (IsNumber(a) && IsNumber(b))
@@ -381,6 +393,7 @@ internal static partial class PyOps
 
     public static IEnumerable<object?> Iterate(object? v) => v switch
     {
+        Markup m => PyString.Chars(m.Value),
         List<object?> l => l.ToArray(),          // a snapshot: appending while iterating does not extend the loop
         PyTuple t => t.Items,
         string s => PyString.Chars(s),
@@ -394,11 +407,12 @@ internal static partial class PyOps
     };
 
     public static bool IsIterable(object? v) =>
-        v is List<object?> or PyTuple or string or PyDict or PyRange or PyView or PyIterator or Undefined;
+        v is List<object?> or PyTuple or string or Markup or PyDict or PyRange or PyView or PyIterator or Undefined;
 
     public static long Len(object? v) => v switch
     {
         string s => PyString.Length(s),
+        Markup m => PyString.Length(m.Value),
         List<object?> l => l.Count,
         PyTuple t => t.Count,
         PyDict d => d.Count,
@@ -411,6 +425,8 @@ internal static partial class PyOps
 
     public static bool Contains(object? container, object? item)
     {
+        container = Text(container);
+        item = Text(item);
         switch (container)
         {
             case string s:
@@ -443,6 +459,9 @@ internal static partial class PyOps
     public static object? Add(object? a, object? b)
     {
         RejectUndefined(a, b);
+        // markupsafe: Markup + str escapes the str (and str + Markup, through Markup.__radd__).
+        if (a is Markup ma && b is string or Markup) return new Markup(ma.Value + Markup.EscapeValue(b).Value);
+        if (b is Markup mb && a is string) return new Markup(Markup.Escape((string)a) + mb.Value);
         if (IsInt(a) && IsInt(b)) return IntOp(a, b, (x, y) => checked(x + y), BigInteger.Add);
         if (IsNumber(a) && IsNumber(b)) return AsDouble(a) + AsDouble(b);
         if (a is string sa)
@@ -474,6 +493,7 @@ internal static partial class PyOps
     public static object? Mul(object? a, object? b)
     {
         RejectUndefined(a, b);
+        if (a is Markup ma && IsInt(b)) return new Markup(Repeat(ma.Value, AsLong(b)));
         if (IsInt(a) && IsInt(b)) return IntOp(a, b, (x, y) => checked(x * y), BigInteger.Multiply);
         if (IsNumber(a) && IsNumber(b)) return AsDouble(a) * AsDouble(b);
         if (a is string s && IsInt(b)) return Repeat(s, AsLong(b));
@@ -495,6 +515,15 @@ internal static partial class PyOps
         var r = new List<object?>();
         if (n * l.Count > 10_000_000) throw new JinjaRuntimeException("repeated list is too long");
         for (long i = 0; i < n; i++) r.AddRange(l);
+        return r;
+    }
+
+    private static object? EscapeArg(object? x) => x is string or Markup ? Markup.EscapeValue(x) : x is null or bool or long or double or BigInteger ? x : Markup.EscapeValue(x);
+
+    private static PyDict EscapeDict(PyDict d)
+    {
+        var r = new PyDict();
+        foreach (var (k, v) in d.Items) r.Set(k, EscapeArg(v));
         return r;
     }
 
@@ -531,6 +560,17 @@ internal static partial class PyOps
     public static object? Mod(object? a, object? b)
     {
         if (a is string fmt) return PyFormat.Printf(fmt, b);
+        if (a is Markup markup)
+        {
+            // Markup.__mod__ escapes the arguments.
+            object? escaped = b switch
+            {
+                PyTuple t => new PyTuple(t.Items.Select(x => (object?)EscapeArg(x)).ToArray()),
+                PyDict d => EscapeDict(d),
+                _ => EscapeArg(b),
+            };
+            return new Markup(PyFormat.Printf(markup.Value, escaped));
+        }
         RejectUndefined(a, b);
         if (IsInt(a) && IsInt(b))
         {

@@ -33,6 +33,26 @@ internal sealed class Undefined
     public JinjaRuntimeException Error() => new(Message);
 }
 
+/// <summary>markupsafe.Markup: what |safe and |e return. Prints as its text; "+" and "%" with plain strings escape the
+/// plain side (Python's Markup.__add__/__radd__/__mod__), everything else treats it as its text.</summary>
+internal sealed class Markup(string value)
+{
+    public string Value { get; } = value;
+    public override string ToString() => Value;
+
+    public static string Escape(string s)
+    {
+        if (s.IndexOfAny(['&', '<', '>', '"', '\'']) < 0) return s;
+        var sb = new System.Text.StringBuilder(s.Length + 16);
+        foreach (char c in s)
+            sb.Append(c switch { '&' => "&amp;", '<' => "&lt;", '>' => "&gt;", '"' => "&#34;", '\'' => "&#39;", _ => c.ToString() });
+        return sb.ToString();
+    }
+
+    /// <summary>markupsafe.escape: Markup stays as it is, anything else is str()-ed and escaped.</summary>
+    public static Markup EscapeValue(object? v) => v is Markup m ? m : new Markup(Escape(PyOps.Str(v)));
+}
+
 /// <summary>A Python tuple (immutable; prints as (a, b) or (a,)).</summary>
 internal sealed class PyTuple(object?[] items, string[]? fieldNames = null) : IReadOnlyList<object?>
 {

@@ -212,6 +212,11 @@ def main():
     case("g_joiner", "{% set j = joiner(' | ') %}{% for x in [1, 2, 3] %}{{ j() }}{{ x }}{% endfor %}")
     case("python_str_of_values", "{{ messages[2].tool_calls[0].function.arguments|string }}")
     case("chat_like", "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] | trim + '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+    # --- markupsafe.Markup (what |safe and |e return): + and % escape the plain side
+    case("markup_add", "{{ '<|user|>' + 'x'|safe }}|{{ ('<a>'|e) + '<b>' }}|{{ ('a'|safe) + ('<'|safe) }}|{{ '<'|safe ~ '<' }}|{{ ('<'|e)|e }}")
+    case("markup_behaves_as_text", "{{ ('<x>'|safe)|length }}|{{ ('<x>'|safe)[1] }}|{{ ('abc'|safe) == 'abc' }}|{{ 'b' in ('abc'|safe) }}|{{ ('x'|safe) is string }}|{{ ('x'|safe) is escaped }}|{{ 'x' is escaped }}|{{ ('a b'|safe).split() }}|{{ ['<'|safe, 'b']|join('-') }}")
+    case("markup_mod", "{{ ('%s<'|safe) % '<' }}|{{ ('%s|%s'|safe) % ('<', 1) }}|{{ ('<'|safe) * 2 }}")
+    case("markup_print_repr", "{{ ['<'|e] }}|{{ ('<'|e)|string }}|{{ none|e }}|{{ ('a'|safe)|tojson }}")
     # --- scoping corners
     case("scope_loop_var_does_not_leak", "{% for i in [1, 2] %}{% endfor %}[{{ i }}]{% set i = 5 %}{% for i in [1] %}{% endfor %}[{{ i }}]")
     case("scope_if_inside_for", "{% set x = 1 %}{% for i in [1] %}{% if true %}{% set x = 2 %}{% endif %}[{{ x }}]{% endfor %}[{{ x }}]")
