@@ -205,10 +205,9 @@ internal static partial class Builtins
             if (!PyOps.IsNumber(v)) throw new JinjaRuntimeException($"type {PyOps.TypeName(v)} doesn't define __round__ method");
             if (method == "common")
             {
-                if (PyOps.IsInt(v) && precision >= 0) return v is bool ? PyOps.AsLong(v) : v;
-                double d = PyOps.AsDouble(v);
-                if (precision > 15) return d;
-                return precision >= 0 ? Math.Round(d, (int)precision, MidpointRounding.ToEven) : Math.Round(d / Math.Pow(10, -precision), MidpointRounding.ToEven) * Math.Pow(10, -precision);
+                // Python's round(): ints stay ints, floats are rounded half-even on their exact binary value.
+                if (PyOps.IsInt(v)) return PyOps.Normalize(PyFormat.RoundInt(PyOps.AsBig(v), precision));
+                return PyFormat.Round(PyOps.AsDouble(v), precision);
             }
             double scale = Math.Pow(10, precision);
             double x = PyOps.AsDouble(v) * scale;

@@ -28,6 +28,27 @@ internal static class PyFormat
         return q;
     }
 
+    /// <summary>Python's round(x, ndigits) for a float: the exact binary value rounded half-even at that decimal digit.</summary>
+    public static double Round(double d, long ndigits)
+    {
+        if (double.IsNaN(d) || double.IsInfinity(d) || d == 0 || ndigits > 330) return d;
+        if (ndigits < -330) return double.IsNegative(d) ? -0.0 : 0.0;
+        var q = RoundScaled(d, (int)ndigits);
+        double r = double.Parse($"{q.ToString(CultureInfo.InvariantCulture)}e{-ndigits}", NumberStyles.Float, CultureInfo.InvariantCulture);
+        return double.IsNegative(d) ? -r : r;
+    }
+
+    /// <summary>Python's round(i, ndigits) for an int with ndigits &lt; 0: half-even at that digit.</summary>
+    public static BigInteger RoundInt(BigInteger i, long ndigits)
+    {
+        if (ndigits >= 0) return i;
+        var unit = BigInteger.Pow(10, (int)Math.Min(-ndigits, 400));
+        var q = BigInteger.DivRem(BigInteger.Abs(i), unit, out var r);
+        var twice = r * 2;
+        if (twice > unit || (twice == unit && !q.IsEven)) q += 1;
+        return i.Sign < 0 ? -q * unit : q * unit;
+    }
+
     /// <summary>Python's '%.{precision}f'.</summary>
     public static string Fixed(double d, int precision)
     {

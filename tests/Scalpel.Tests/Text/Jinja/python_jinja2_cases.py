@@ -212,6 +212,11 @@ def main():
     case("g_joiner", "{% set j = joiner(' | ') %}{% for x in [1, 2, 3] %}{{ j() }}{{ x }}{% endfor %}")
     case("python_str_of_values", "{{ messages[2].tool_calls[0].function.arguments|string }}")
     case("chat_like", "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] | trim + '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+    # --- number formatting corners
+    case("printf_floats", "{{ '%.2f|%.1f|%e|%g|%g|%5.1f%%|%.0f|%.0f|%10.3e|%-8.2f|%+d|% d|%x|%o|%c' % (0.125, 0.25, 12345.678, 0.0001234, 1e20, 99.95, 0.5, 1.5, -0.000123456, 3.14159, 5, 7, 255, 8, 65) }}")
+    case("format_floats", "{{ '{:.3g}|{:e}|{:,.2f}|{:.1%}|{:08.3f}|{:+.2e}|{}|{}|{:g}|{:.0f}'.format(1234567, 0.5, 1234567.891, 0.123456, -3.14159, 12345.6789, 1.0, 1e-7, 100000000.0, 2.5) }}")
+    case("round_floats", "{{ 2.675|round(2) }} {{ 0.5|round }} {{ 1.5|round }} {{ -0.5|round }} {{ 1234.5678|round(-2) }} {{ 5|round(-1) }} {{ 2.5|round(0, 'ceil') }} {{ 1e16|round }} {{ (0.1 + 0.2)|round(15) }}")
+    case("float_repr", "{{ 0.1 }} {{ 1/3 }} {{ 2/3 }} {{ 1e22 }} {{ 1.5e-7 }} {{ 123456789.123456789 }} {{ 5e-324 }} {{ 1.7976931348623157e308 }} {{ -1e-4 }} {{ 1e-4 }} {{ 0.0001234 }} {{ 1e15 + 0.3 }}")
     # --- markupsafe.Markup (what |safe and |e return): + and % escape the plain side
     case("markup_add", "{{ '<|user|>' + 'x'|safe }}|{{ ('<a>'|e) + '<b>' }}|{{ ('a'|safe) + ('<'|safe) }}|{{ '<'|safe ~ '<' }}|{{ ('<'|e)|e }}")
     case("markup_behaves_as_text", "{{ ('<x>'|safe)|length }}|{{ ('<x>'|safe)[1] }}|{{ ('abc'|safe) == 'abc' }}|{{ 'b' in ('abc'|safe) }}|{{ ('x'|safe) is string }}|{{ ('x'|safe) is escaped }}|{{ 'x' is escaped }}|{{ ('a b'|safe).split() }}|{{ ['<'|safe, 'b']|join('-') }}")
