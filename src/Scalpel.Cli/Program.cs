@@ -2,7 +2,9 @@ using Scalpel.Adapters;
 using Scalpel.Cli.Commands;
 using Scalpel.IO;
 using Scalpel.Models;
+using Scalpel.Text;
 using Scalpel.Training.Config;
+using Scalpel.Training.Recipes;
 
 namespace Scalpel.Cli;
 
@@ -22,6 +24,7 @@ public static class Program
         ("inspect", "inspect MODEL_DIR            architecture, shapes and tensors of a Hugging Face checkpoint folder", InspectCommand.Run),
         ("pull", "pull ORG/NAME [--revision R] [--include PATTERNS]   download a model from the Hugging Face Hub into the shared cache", PullCommand.Run),
         ("export", "export merged --model DIR [--adapter DIR] --out DIR [--dtype bf16|f16|f32]   fold an adapter into its base", ExportCommand.Run),
+        ("train", "train CONFIG.yaml [--set KEY=VALUE ...] [--resume RUN_DIR]   fine-tune: validation, early stopping, checkpoints, report", TrainCommand.Run),
         ("runs", "runs [show ID] [--json]      training runs: status, best validation loss, duration (--home DIR; default $SCALPEL_HOME or ~/.scalpel)", RunsCommand.Run),
         ("data", "data CMD FILE [options]      datasets: check (exit 1 on errors), stats, split, convert, dedupe (scalpel data --help)", DataCommand.Run),
         ("tokenize", "tokenize --tokenizer DIR [--no-special] [--json] [FILE]   token ids of text (stdin or FILE) as transformers encodes it", TokenizeCommand.Run),
@@ -48,7 +51,8 @@ public static class Program
             Console.Error.WriteLine($"scalpel: {e.Message}");
             return 2;
         }
-        catch (Exception e) when (e is ModelConfigException or SafeTensorsFormatException or AdapterFormatException or TrainConfigException or IOException
+        catch (Exception e) when (e is ModelConfigException or SafeTensorsFormatException or AdapterFormatException or TrainConfigException or FineTuneException
+                                      or TokenizerFormatException or TokenizerConfigException or TemplateException or IOException
                                       or UnauthorizedAccessException or ArgumentException or FormatException)
         {
             Console.Error.WriteLine($"scalpel: {e.Message}");
