@@ -19,7 +19,7 @@ public class FineTuneRecipeTests
     private static readonly string[] Negative = ["awful", "terrible", "horrible", "dreadful"];
     private static readonly string[] Filler = ["the", "film", "was", "really", "quite", "and", "plot", "music", "acting", "very"];
 
-    private sealed class Workspace : IDisposable
+    internal sealed class Workspace : IDisposable
     {
         private readonly TinyCheckpoint.TempDir _dir = new();
         public string Root => _dir.Path;
