@@ -24,6 +24,7 @@ public static class Program
         ("inspect", "inspect MODEL_DIR            architecture, shapes and tensors of a Hugging Face checkpoint folder", InspectCommand.Run),
         ("pull", "pull ORG/NAME [--revision R] [--include PATTERNS]   download a model from the Hugging Face Hub into the shared cache", PullCommand.Run),
         ("export", "export merged --model DIR [--adapter DIR] --out DIR [--dtype bf16|f16|f32]   fold an adapter into its base", ExportCommand.Run),
+        ("init", "init --model DIR --data TRAIN.jsonl [--validation FILE] [--out config.yaml]   a commented starter config", InitCommand.Run),
         ("train", "train CONFIG.yaml [--set KEY=VALUE ...] [--resume RUN_DIR]   fine-tune: validation, early stopping, checkpoints, report", TrainCommand.Run),
         ("runs", "runs [show ID] [--json]      training runs: status, best validation loss, duration (--home DIR; default $SCALPEL_HOME or ~/.scalpel)", RunsCommand.Run),
         ("data", "data CMD FILE [options]      datasets: check (exit 1 on errors), stats, split, convert, dedupe (scalpel data --help)", DataCommand.Run),
