@@ -50,7 +50,7 @@ internal static class TrainCommand
             {
                 string line = p.ValLoss is double vl
                     ? $"step {p.Step}/{p.TotalSteps}  val_loss {vl:F4}  val_accuracy {p.ValAccuracy:P1}"
-                    : $"step {p.Step}/{p.TotalSteps}  epoch {p.Epoch + 1}  loss {p.Loss:F4}  lr {p.LearningRate:E2}  {p.TokensPerSecond:F0} tok/s  " +
+                    : $"{Bar(p)} step {p.Step}/{p.TotalSteps}  epoch {p.Epoch + 1}  loss {p.Loss:F4}  lr {p.LearningRate:E2}  {p.TokensPerSecond:F0} tok/s  " +
                       $"elapsed {p.Elapsed:hh\\:mm\\:ss}  eta {Eta(p)}";
                 if (live && p.ValLoss is null) Console.Write("\r" + line.PadRight(Math.Max(line.Length, 100)));
                 else Console.WriteLine((live ? "\r" : "") + line);
@@ -69,6 +69,13 @@ internal static class TrainCommand
         {
             Console.CancelKeyPress -= onCancel;
         }
+    }
+
+    private static string Bar(FineTuneProgress p)
+    {
+        const int width = 20;
+        int filled = p.TotalSteps == 0 ? width : (int)Math.Round(width * (double)p.Step / p.TotalSteps);
+        return "[" + new string('#', filled) + new string('-', width - filled) + "]";
     }
 
     private static string Eta(FineTuneProgress p)

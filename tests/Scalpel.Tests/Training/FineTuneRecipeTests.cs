@@ -193,6 +193,23 @@ public class FineTuneRecipeTests
         Assert.Contains("--resume", e.Message);
     }
 
+    [Fact]
+    public void FullFineTuningWritesAModelFolderThatLoads()
+    {
+        using var ws = new Workspace();
+        var result = FineTuneRecipe.Run(ws.Config("run", "method=full", "training.max_steps=4", "training.lr=1e-3", "validation.interval=2"),
+            resume: false, ws.Registry);
+        Assert.Equal(RunStatus.Completed, result.Status);
+        Assert.EndsWith("model", result.OutputPath);
+        using var model = Scalpel.Models.DecoderModel.Load(result.OutputPath, new Scalpel.Backends.Cpu.CpuBackend());
+        using var original = Scalpel.Models.DecoderModel.Load(Path.Combine(ws.Root, "model"), new Scalpel.Backends.Cpu.CpuBackend());
+        // Every weight moved (full fine-tuning), and the folder is a plain Hugging Face checkpoint.
+        var changed = model.Parameters.Zip(original.Parameters).Count(p =>
+            !DecoderOracle.Download(model, p.First).SequenceEqual(DecoderOracle.Download(original, p.Second)));
+        Assert.Equal(model.Parameters.Count, changed);
+        Assert.True(File.Exists(Path.Combine(result.OutputPath, "tokenizer.json")));
+    }
+
     private sealed class Progress(Action<FineTuneProgress> report) : IProgress<FineTuneProgress>
     {
         public void Report(FineTuneProgress value) => report(value);

@@ -48,4 +48,38 @@ public class KilledRunResumeTests
             Assert.Equal(x, y);
         }
     }
+
+    /// <summary>SIGTERM (or Ctrl-C) finishes the step, writes a checkpoint and exits 130; resuming completes the run.</summary>
+    [Fact]
+    public void SigtermCheckpointsAndExitsCleanly()
+    {
+        using var ws = new FineTuneRecipeTests.Workspace();
+        string[] settings = ["data.validation=", "training.max_steps=400", "checkpoints.interval=1000"];
+        string configPath = Path.Combine(ws.Root, "term.yaml");
+        File.WriteAllText(configPath, ws.Config("term", settings).ToYaml());
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "Scalpel.Cli.dll"), "train", configPath, "--home", ws.Root })
+            psi.ArgumentList.Add(arg);
+        using var process = Process.Start(psi)!;
+        var output = new System.Text.StringBuilder();
+        process.OutputDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        string metrics = Path.Combine(ws.Root, "term", "metrics.jsonl");
+        var deadline = DateTime.UtcNow.AddSeconds(120);
+        while ((!File.Exists(metrics) || File.ReadLines(metrics).Count() < 5) && !process.HasExited && DateTime.UtcNow < deadline) Thread.Sleep(20);
+        Assert.False(process.HasExited, "the run finished before the signal");
+        using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) kill.WaitForExit();
+        Assert.True(process.WaitForExit(60_000));
+        process.WaitForExit();
+        Assert.Equal(130, process.ExitCode);
+        lock (output) Assert.Contains("resume with", output.ToString());
+        var latest = new CheckpointStore(Path.Combine(ws.Root, "term"), 3).Latest;
+        Assert.NotNull(latest);
+        Assert.InRange(latest!.Value.Step, 5, 399);
+
+        var resumed = FineTuneRecipe.Run(ws.Config("term", settings), resume: true, ws.Registry);
+        Assert.Equal(RunStatus.Completed, resumed.Status);
+        Assert.Equal(400, resumed.Steps);
+    }
 }
