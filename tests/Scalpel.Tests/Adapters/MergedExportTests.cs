@@ -11,17 +11,7 @@ namespace Scalpel.Tests.Adapters;
 [Collection("console")]
 public class MergedExportTests
 {
-    private static int Cli(params string[] args)
-    {
-        var (o, e) = (Console.Out, Console.Error);
-        Console.SetOut(TextWriter.Null);
-        var err = new StringWriter();
-        Console.SetError(err);
-        try { return Scalpel.Cli.Program.Main(args); }
-        finally { Console.SetOut(o); Console.SetError(e); LastError = err.ToString(); }
-    }
-
-    private static string LastError = "";
+    private static int Cli(params string[] args) => Scalpel.Tests.Cli.CliRunner.Run(args).Code;
 
     [Fact]
     public void MergedLogitsEqualBasePlusAdapterLogits()
@@ -85,8 +75,9 @@ public class MergedExportTests
         using var outDir = new TinyCheckpoint.TempDir();
         TinyCheckpoint.Write(TinyCheckpoint.Llama(), baseDir.Path, seed: 1);
         File.WriteAllText(Path.Combine(outDir.Path, "keep.txt"), "mine");
-        Assert.Equal(1, Cli("export", "merged", "--model", baseDir.Path, "--out", outDir.Path));
-        Assert.Contains("not empty", LastError);
+        var (code, _, err) = Scalpel.Tests.Cli.CliRunner.Run("export", "merged", "--model", baseDir.Path, "--out", outDir.Path);
+        Assert.Equal(1, code);
+        Assert.Contains("not empty", err);
         Assert.Equal("mine", File.ReadAllText(Path.Combine(outDir.Path, "keep.txt")));
         Assert.Equal(2, Cli("export", "merged", "--model", baseDir.Path));
     }

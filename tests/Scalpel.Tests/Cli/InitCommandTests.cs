@@ -7,16 +7,7 @@ namespace Scalpel.Tests.Cli;
 [Collection("console")]
 public class InitCommandTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var (o, e) = (Console.Out, Console.Error);
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        Console.SetOut(stdout);
-        Console.SetError(stderr);
-        try { return (Scalpel.Cli.Program.Main(args), stdout.ToString(), stderr.ToString()); }
-        finally { Console.SetOut(o); Console.SetError(e); }
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => Scalpel.Tests.Cli.CliRunner.Run(args);
 
     [Fact]
     public void WritesALoadableCommentedConfigSizedToTheData()

@@ -7,17 +7,7 @@ namespace Scalpel.Tests.Cli;
 [Collection("console")]
 public class TokenizeCommandTests
 {
-    private static (int Code, string Out, string Err) Run(string stdin, params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        var (oldIn, oldOut, oldErr) = (Console.In, Console.Out, Console.Error);
-        Console.SetIn(new StringReader(stdin));
-        Console.SetOut(stdout);
-        Console.SetError(stderr);
-        try { return (Scalpel.Cli.Program.Main(args), stdout.ToString(), stderr.ToString()); }
-        finally { Console.SetIn(oldIn); Console.SetOut(oldOut); Console.SetError(oldErr); }
-    }
+    private static (int Code, string Out, string Err) Run(string stdin, params string[] args) => CliRunner.RunWithInput(stdin, args);
 
     [Fact]
     public void PrintsIdsAsTransformersEncodes()
