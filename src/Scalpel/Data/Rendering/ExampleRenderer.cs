@@ -181,9 +181,18 @@ public sealed class ExampleRenderer(Tokenizer tokenizer, ChatTemplate? template,
         return trained.Select(k => spans[k]);
     }
 
-    /// <summary>Extends a span over the end-of-turn special token right after it (spaces and tabs may come between).</summary>
+    /// <summary>
+    /// Extends a span over the end-of-turn special token right after it (spaces and tabs may come between), unless the
+    /// span already ends with a special token (a {% generation %} block that holds its own end-of-turn: what follows it
+    /// is the next turn's start, e.g. &lt;|im_start|&gt;, which is not the model's to write).
+    /// </summary>
     private (int Start, int End) ExtendOverEndOfTurn(string text, (int Start, int End) span)
     {
+        int last = span.End;
+        while (last > span.Start && char.IsWhiteSpace(text[last - 1])) last--;
+        foreach (var special in _specialTexts)
+            if (last - span.Start >= special.Length && string.CompareOrdinal(text, last - special.Length, special, 0, special.Length) == 0)
+                return span;
         int i = span.End;
         while (i < text.Length && text[i] is ' ' or '\t') i++;
         foreach (var special in _specialTexts)
