@@ -27,8 +27,6 @@ internal sealed class DataArgs
                 bool inline = false;
                 int eq = a.IndexOf('=');
                 if (eq > 0) { name = a[..eq]; value = a[(eq + 1)..]; inline = true; }
-                if (name is "--model" or "--max-length")
-                    throw new UsageException($"{name} is not supported yet: token counts and length checks need the tokenizer and chat-template rendering, which are not part of `scalpel data` yet; check without it");
                 if (valueFlags.Contains(name))
                 {
                     if (!inline)

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Scalpel.Data;
+using Scalpel.Text;
 
 namespace Scalpel.Cli.Commands;
 
@@ -10,7 +11,7 @@ namespace Scalpel.Cli.Commands;
 internal static class DataCommand
 {
     private const string CheckUsage =
-        "usage: scalpel data check FILE [--format F] [--container C] [--json] [--validation FILE] [--near-dup-threshold X] [--max-errors N]";
+        "usage: scalpel data check FILE [--model DIR [--max-length N]] [--format F] [--container C] [--json] [--validation FILE] [--near-dup-threshold X] [--max-errors N]";
     private const string StatsUsage = "usage: scalpel data stats FILE [--format F] [--container C] [--json]";
     private const string SplitUsage =
         "usage: scalpel data split FILE --out DIR [--ratios 0.8,0.1,0.1] [--seed N] [--near-dup-threshold X] [--format F] [--skip-invalid]";
@@ -51,7 +52,7 @@ internal static class DataCommand
 
     private static int Check(string[] args)
     {
-        var a = new DataArgs(args, CheckUsage, [.. ReadFlags, "--validation", "--near-dup-threshold", "--max-errors"], ["--json"]);
+        var a = new DataArgs(args, CheckUsage, [.. ReadFlags, "--validation", "--near-dup-threshold", "--max-errors", "--model", "--max-length"], ["--json"]);
         string? validation = a.Value("--validation");
         if (validation is not null && !File.Exists(validation)) throw new UsageException($"{validation}: no such file (--validation)");
         var options = new DataCheckOptions
@@ -60,11 +61,39 @@ internal static class DataCommand
             ValidationFile = validation,
             Quality = new QualityOptions { NearDuplicateThreshold = a.Double("--near-dup-threshold", 0.8, 0, 1) },
             MaxErrors = (int)Math.Min(int.MaxValue, a.Long("--max-errors", 1000, 1)),
+            Tokens = TokenOptions(a),
         };
         var report = DataChecker.Check(a.File, options);
         if (a.Has("--json")) Console.Out.WriteLine(report.ToJson());
         else DataReportPrinter.Print(Console.Out, report, listIssues: true);
         return report.HasErrors ? 1 : 0;
+    }
+
+    /// <summary>--model DIR (a model or tokenizer folder) and --max-length N: token counting, or null without --model.</summary>
+    private static TokenCheckOptions? TokenOptions(DataArgs a)
+    {
+        int? maxLength = a.Has("--max-length") ? (int)Math.Min(int.MaxValue, a.Long("--max-length", 0, 1)) : null;
+        if (a.Value("--model") is not string dir)
+        {
+            if (maxLength is not null) throw new UsageException("--max-length needs --model DIR: lengths are counted in the model's tokens");
+            return null;
+        }
+        if (!Directory.Exists(dir)) throw new UsageException($"--model {dir}: no such folder (give a model or tokenizer folder with tokenizer.json)");
+        Tokenizer tokenizer;
+        ChatTemplate? template = null;
+        try
+        {
+            tokenizer = Tokenizer.FromDirectory(dir);
+            bool hasTemplate = tokenizer.Config.ChatTemplate is not null || File.Exists(Path.Combine(dir, "chat_template.jinja")) ||
+                               File.Exists(Path.Combine(dir, "chat_template.json"));
+            if (hasTemplate) template = ChatTemplate.FromDirectory(dir);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or InvalidDataException or TemplateException
+                                       or TokenizerFormatException or System.Text.Json.JsonException or NotSupportedException)
+        {
+            throw new UsageException($"--model {dir}: {ex.Message}");
+        }
+        return new TokenCheckOptions(tokenizer, template, maxLength) { Source = dir };
     }
 
     private static int Stats(string[] args)

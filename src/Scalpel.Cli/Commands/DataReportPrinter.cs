@@ -37,6 +37,7 @@ internal static class DataReportPrinter
             o.WriteLine($"  labels ({labels.Count}): " + string.Join(" · ", labels.OrderByDescending(kv => kv.Value).Take(12)
                 .Select(kv => $"'{DataCommand.Truncate(kv.Key, 24)}' {kv.Value:N0} ({100.0 * kv.Value / Math.Max(1, s.ValidExamples):F1}%)")));
         }
+        if (s.Tokens is { } tokens) Tokens(o, tokens);
         o.WriteLine($"  duplicates {s.Duplicates:N0}, near-duplicates {s.NearDuplicates:N0}" +
                     (s.NearDuplicateSearch is var (t, b, rows) ? $" (MinHash {b}×{rows}, threshold {t:F2})" : " (near-duplicate search off)") +
                     (s.LeakedExamples + s.NearLeakedExamples > 0 ? $"; leaked into validation {s.LeakedExamples:N0} exact, {s.NearLeakedExamples:N0} near" : ""));
@@ -52,6 +53,27 @@ internal static class DataReportPrinter
             if (r.Warnings.Count > 0) o.WriteLine($"  warnings by code: {ByCode(r.Warnings)}");
         }
         o.WriteLine($"{Count(r.Errors.Count, "error")}, {Count(r.Warnings.Count, "warning")}" + (r.Errors.Count == 0 ? " — ready to train" : ""));
+    }
+
+    private static void Tokens(TextWriter o, TokenStats t)
+    {
+        o.WriteLine($"  tokens    {t.TotalTokens:N0} in {t.RenderedExamples:N0} rendered examples, {t.TrainableTokens:N0} trainable " +
+                    $"({(t.TotalTokens == 0 ? 0 : 100.0 * t.TrainableTokens / t.TotalTokens):F1}%)" +
+                    (t.NotRendered > 0 ? $"; {t.NotRendered:N0} not rendered ({t.RenderErrors:N0} template errors)" : ""));
+        if (t.ContentTokensByRole.Count > 0)
+            o.WriteLine("  content tokens by role (each message's content tokenized alone): " +
+                        string.Join(" · ", t.ContentTokensByRole.OrderByDescending(kv => kv.Value).Select(kv => $"{kv.Key} {kv.Value:N0}")));
+        Summary(o, "tokens/example", t.ExampleTokens);
+        Summary(o, "trainable/example", t.TrainableTokensPerExample);
+        Histogram(o, "example length (tokens)", t.ExampleTokens);
+        if (t.MaxLength is int max)
+        {
+            o.WriteLine(t.OverMaxLength == 0
+                ? $"  max length {max:N0}: every example fits"
+                : $"  max length {max:N0}: {t.OverMaxLength:N0} examples over it; drop loses {t.TrainableLostByDrop:N0} trainable tokens, " +
+                  $"truncate_prompt_left cuts {t.PromptLeftPolicy.PromptTruncated:N0} prompts and loses {t.TrainableLostByPromptLeft:N0}, " +
+                  $"truncate_answer loses {t.TrainableLostByAnswer:N0}");
+        }
     }
 
     private static string Count(long n, string noun) => $"{n:N0} {noun}{(n == 1 ? "" : "s")}";

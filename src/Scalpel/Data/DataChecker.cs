@@ -17,6 +17,8 @@ public sealed record DataCheckOptions
     public int MaxWarnings { get; init; } = 1000;
     /// <summary>Warnings of one code kept in the report, so one kind does not crowd out the rest.</summary>
     public int MaxWarningsPerCode { get; init; } = 200;
+    /// <summary>With a tokenizer: token counts of the rendered examples, and examples over a maximum length.</summary>
+    public TokenCheckOptions? Tokens { get; init; }
 }
 
 /// <summary>The result of checking a dataset file.</summary>
@@ -105,6 +107,12 @@ public static class DataChecker
         var stats = new DatasetStats();
         var quality = new QualityAnalyzer(options.Quality, warnings, stats);
         var features = new FeatureExtractor();
+        TokenCounter? tokens = null;
+        if (options.Tokens is { } tokenOptions)
+        {
+            stats.Tokens = new TokenStats();
+            tokens = new TokenCounter(tokenOptions, stats.Tokens, errors, warnings);
+        }
 
         if (options.ValidationFile is string validation)
         {
@@ -143,6 +151,7 @@ public static class DataChecker
                 var f = record.Features ?? features.Extract(example);
                 Count(stats, example, f);
                 quality.Add(path, record.Line, f);
+                tokens?.Add(path, record.Line, example);
             }
             format = reader.Format;
             container = reader.Container;

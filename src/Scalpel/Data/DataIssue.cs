@@ -45,6 +45,8 @@ public static class IssueCodes
     public const string ToolCallUnknownTool = "tool_call_unknown_tool";
     public const string ToolCallIdMismatch = "tool_call_id_mismatch";
     public const string ParallelToolCallsDisabled = "parallel_tool_calls_disabled";
+    /// <summary>The chat template (or tokenizer) failed on the example: it raised, or its assistant spans could not be derived.</summary>
+    public const string TemplateError = "template_error";
 
     // ---- warnings: trainable, but probably not what was meant ----
     public const string UnknownField = "unknown_field";
@@ -57,6 +59,8 @@ public static class IssueCodes
     public const string LabelImbalance = "label_imbalance";
     public const string ShortAnswer = "short_answer";
     public const string TemplatedAnswer = "templated_answer";
+    public const string OverMaxLength = "over_max_length";
+    public const string NoTrainableTokens = "no_trainable_tokens";
 }
 
 /// <summary>Issues kept up to a cap (and up to a cap per code, so one kind cannot crowd out the rest), with the true totals.</summary>

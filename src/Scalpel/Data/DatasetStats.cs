@@ -142,6 +142,8 @@ public sealed class DatasetStats
     public IReadOnlyDictionary<string, long>? Labels { get; internal set; }
     /// <summary>The LSH parameters used for near-duplicates (null when off).</summary>
     public (double Threshold, int Bands, int Rows)? NearDuplicateSearch { get; internal set; }
+    /// <summary>Token counts when a tokenizer was given (check --model); null otherwise.</summary>
+    public TokenStats? Tokens { get; internal set; }
 
     internal void WriteJson(Utf8JsonWriter w)
     {
@@ -188,6 +190,8 @@ public sealed class DatasetStats
             foreach (var (label, count) in Labels.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key, StringComparer.Ordinal)) w.WriteNumber(label, count);
             w.WriteEndObject();
         }
+        if (Tokens is null) w.WriteNull("tokens");
+        else { w.WritePropertyName("tokens"); Tokens.WriteJson(w); }
         w.WriteEndObject();
     }
 }

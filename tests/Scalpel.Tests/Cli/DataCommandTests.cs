@@ -85,8 +85,9 @@ public class DataCommandTests : IDisposable
     [InlineData("data", "check", "{file}", "--frobnicate")]
     [InlineData("data", "check", "{file}", "--format", "parquet")]
     [InlineData("data", "check", "{file}", "--format")]
-    [InlineData("data", "check", "{file}", "--model", "some/dir")]
+    [InlineData("data", "check", "{file}", "--model", "{missing}")]
     [InlineData("data", "check", "{file}", "--max-length", "2048")]
+    [InlineData("data", "check", "{file}", "--model", "{dir}", "--max-length", "0")]
     [InlineData("data", "check", "{file}", "--near-dup-threshold", "1.5")]
     [InlineData("data", "check", "{file}", "--validation", "{missing}")]
     [InlineData("data", "check", "{file}", "{file}")]
@@ -111,11 +112,44 @@ public class DataCommandTests : IDisposable
     }
 
     [Fact]
-    public void ModelIsClearlyNotSupportedYet()
+    public void ModelCountsTokensAndMaxLengthWarnsWithTheLine()
     {
-        var (code, _, err) = Run("data", "check", _files.WriteLines("ok.jsonl", DataFiles.Chat("q", "a")), "--model", "dir");
-        Assert.Equal(2, code);
-        Assert.Contains("not supported yet", err);
+        string model = TokenCheckTests.ModelDir("qwen2.5");
+        var path = _files.WriteLines("ok.jsonl", DataFiles.Chat("What is 2+2?", "4."),
+            DataFiles.Chat(string.Join(' ', Enumerable.Repeat("long question", 40)), "A short answer."));
+        var (code, errors, report) = CheckJson(path, "--model", model, "--max-length", "60");
+        Assert.Equal(0, code);
+        Assert.Empty(errors);
+        var tokens = report.GetProperty("stats").GetProperty("tokens");
+        Assert.Equal(2, tokens.GetProperty("rendered_examples").GetInt64());
+        Assert.True(tokens.GetProperty("trainable_tokens").GetInt64() > 0);
+        Assert.Equal(1, tokens.GetProperty("over_max_length").GetInt64());
+        var warning = report.GetProperty("warnings").EnumerateArray().Single(w => w.GetProperty("code").GetString() == "over_max_length");
+        Assert.Equal(2, warning.GetProperty("line").GetInt64());
+        Assert.Contains("truncate_prompt_left removes", warning.GetProperty("message").GetString());
+
+        var (_, text, _) = Run("data", "check", path, "--model", model, "--max-length", "60");
+        Assert.Contains("content tokens by role", text);
+        Assert.Contains("example length (tokens)", text);
+    }
+
+    [Fact]
+    public void ATemplateErrorExitsOneWithTheLine()
+    {
+        string model = Path.Combine(_files.Dir, "model");
+        Directory.CreateDirectory(model);
+        string source = TokenCheckTests.ModelDir("qwen2.5");
+        File.Copy(Path.Combine(source, "tokenizer.json"), Path.Combine(model, "tokenizer.json"));
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(source, "tokenizer_config.json")))!.AsObject();
+        config["chat_template"] = "{% for m in messages %}{% if m.content == 'boom' %}{{ raise_exception('boom is not allowed') }}{% endif %}" +
+                                  "<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}";
+        File.WriteAllText(Path.Combine(model, "tokenizer_config.json"), config.ToJsonString());
+        var path = _files.WriteLines("t.jsonl", DataFiles.Chat("q", "a"), DataFiles.Chat("boom", "a"));
+        var (code, errors, report) = CheckJson(path, "--model", model);
+        Assert.Equal(1, code);
+        Assert.Equal(["template_error"], errors);
+        Assert.Equal(2, report.GetProperty("errors")[0].GetProperty("line").GetInt64());
+        Assert.Contains("boom is not allowed", report.GetProperty("errors")[0].GetProperty("message").GetString());
     }
 
     [Fact]

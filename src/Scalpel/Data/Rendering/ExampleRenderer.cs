@@ -72,31 +72,9 @@ public sealed class ExampleRenderer(Tokenizer tokenizer, ChatTemplate? template,
     /// <summary>Renders one example; null when it is left out (too long with <see cref="TruncationPolicy.Drop"/>, or nothing to train on).</summary>
     public RenderedExample? Render(Example example, RenderStats stats)
     {
-        var (ids, mask) = example switch
-        {
-            ChatExample chat => RenderChat(chat),
-            TextExample text => RenderText(text),
-            PreferenceExample => throw new NotSupportedException(
-                $"{example.Source}: preference pairs train with DPO, which Scalpel does not support yet; convert them to chat examples (the chosen answer)"),
-            _ => throw new NotSupportedException($"{example.Source}: unsupported example kind"),
-        };
-
-        if (ids.Length > options.MaxLength)
-        {
-            switch (options.Truncation)
-            {
-                case TruncationPolicy.Drop:
-                    stats.Dropped++;
-                    return null;
-                case TruncationPolicy.TruncateAnswer:
-                    (ids, mask) = (ids[..options.MaxLength], mask[..options.MaxLength]);
-                    stats.AnswerTruncated++;
-                    break;
-                case TruncationPolicy.TruncatePromptLeft:
-                    (ids, mask) = TruncatePromptLeft(ids, mask, stats);
-                    break;
-            }
-        }
+        var (ids, mask) = RenderFull(example);
+        if (Truncate(ids, mask, options.MaxLength, options.Truncation, stats) is not var (keptIds, keptMask)) return null;
+        (ids, mask) = (keptIds, keptMask);
         if (!mask.Any(m => m))
         {
             stats.NoTrainableTokens++;
@@ -108,9 +86,39 @@ public sealed class ExampleRenderer(Tokenizer tokenizer, ChatTemplate? template,
         return new RenderedExample(ids, mask, example.Source);
     }
 
-    private (int[], bool[]) TruncatePromptLeft(int[] ids, bool[] mask, RenderStats stats)
+    /// <summary>The whole example as tokens and loss mask, before any length limit.</summary>
+    internal (int[] Ids, bool[] Mask) RenderFull(Example example) => example switch
     {
-        int excess = ids.Length - options.MaxLength;
+        ChatExample chat => RenderChat(chat),
+        TextExample text => RenderText(text),
+        PreferenceExample => throw new NotSupportedException(
+            $"{example.Source}: preference pairs train with DPO, which Scalpel does not support yet; convert them to chat examples (the chosen answer)"),
+        _ => throw new NotSupportedException($"{example.Source}: unsupported example kind"),
+    };
+
+    /// <summary>
+    /// Applies a length limit the way <see cref="Render"/> does: unchanged when it fits, null when dropped, else cut by
+    /// the policy (counted in <paramref name="stats"/>).
+    /// </summary>
+    internal (int[] Ids, bool[] Mask)? Truncate(int[] ids, bool[] mask, int maxLength, TruncationPolicy policy, RenderStats stats)
+    {
+        if (ids.Length <= maxLength) return (ids, mask);
+        switch (policy)
+        {
+            case TruncationPolicy.Drop:
+                stats.Dropped++;
+                return null;
+            case TruncationPolicy.TruncateAnswer:
+                stats.AnswerTruncated++;
+                return (ids[..maxLength], mask[..maxLength]);
+            default:
+                return TruncatePromptLeft(ids, mask, maxLength, stats);
+        }
+    }
+
+    private (int[], bool[]) TruncatePromptLeft(int[] ids, bool[] mask, int maxLength, RenderStats stats)
+    {
+        int excess = ids.Length - maxLength;
         int keepStart = tokenizer.BosTokenId is int bos && ids.Length > 0 && ids[0] == bos ? 1 : 0;
         int firstTrained = Array.IndexOf(mask, true);
         if (firstTrained < 0) firstTrained = ids.Length;
@@ -119,9 +127,9 @@ public sealed class ExampleRenderer(Tokenizer tokenizer, ChatTemplate? template,
         var keptIds = ids[..keepStart].Concat(ids[(keepStart + remove)..]).ToArray();
         var keptMask = mask[..keepStart].Concat(mask[(keepStart + remove)..]).ToArray();
         if (remove > 0) stats.PromptTruncated++;
-        if (keptIds.Length > options.MaxLength)
+        if (keptIds.Length > maxLength)
         {
-            (keptIds, keptMask) = (keptIds[..options.MaxLength], keptMask[..options.MaxLength]);
+            (keptIds, keptMask) = (keptIds[..maxLength], keptMask[..maxLength]);
             stats.AnswerTruncated++;
         }
         return (keptIds, keptMask);
@@ -173,9 +181,18 @@ public sealed class ExampleRenderer(Tokenizer tokenizer, ChatTemplate? template,
         return trained.Select(k => spans[k]);
     }
 
-    /// <summary>Extends a span over the end-of-turn special token right after it (spaces and tabs may come between).</summary>
+    /// <summary>
+    /// Extends a span over the end-of-turn special token right after it (spaces and tabs may come between), unless the
+    /// span already ends with a special token (a {% generation %} block that holds its own end-of-turn: what follows it
+    /// is the next turn's start, e.g. &lt;|im_start|&gt;, which is not the model's to write).
+    /// </summary>
     private (int Start, int End) ExtendOverEndOfTurn(string text, (int Start, int End) span)
     {
+        int last = span.End;
+        while (last > span.Start && char.IsWhiteSpace(text[last - 1])) last--;
+        foreach (var special in _specialTexts)
+            if (last - span.Start >= special.Length && string.CompareOrdinal(text, last - special.Length, special, 0, special.Length) == 0)
+                return span;
         int i = span.End;
         while (i < text.Length && text[i] is ' ' or '\t') i++;
         foreach (var special in _specialTexts)
