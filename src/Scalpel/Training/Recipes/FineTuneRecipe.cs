@@ -86,7 +86,8 @@ public static class FineTuneRecipe
         WriteText(Path.Combine(runDir, "data.json"), DataSummary(config, trainExamples.Count, validationExamples.Count, trainStats, validationStats));
 
         var t = config.Training;
-        int batchesPerEpoch = BatchPlanner.PlanEpoch(train, 0, t.Seed, t.TokensPerBatch is null ? t.BatchSize : null, t.TokensPerBatch).Count;
+        bool bucket = !config.Data.Packing;
+        int batchesPerEpoch = BatchPlanner.PlanEpoch(train, 0, t.Seed, t.TokensPerBatch is null ? t.BatchSize : null, t.TokensPerBatch, bucket).Count;
         int stepsPerEpoch = Math.Max(1, (batchesPerEpoch + t.GradientAccumulation - 1) / t.GradientAccumulation);
         int totalSteps = t.MaxSteps ?? t.Epochs * stepsPerEpoch;
 
@@ -172,7 +173,7 @@ public static class FineTuneRecipe
         {
             while (trainer.Step < totalSteps && status == RunStatus.Completed)
             {
-                var plan = BatchPlanner.PlanEpoch(train, epoch, t.Seed, t.TokensPerBatch is null ? t.BatchSize : null, t.TokensPerBatch);
+                var plan = BatchPlanner.PlanEpoch(train, epoch, t.Seed, t.TokensPerBatch is null ? t.BatchSize : null, t.TokensPerBatch, bucket);
                 while (nextBatch < plan.Count && trainer.Step < totalSteps)
                 {
                     if (cancellationToken.IsCancellationRequested)
