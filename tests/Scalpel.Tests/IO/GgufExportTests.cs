@@ -156,12 +156,13 @@ public class GgufExportTests(ITestOutputHelper output)
         using var dir = new TinyCheckpoint.TempDir();
         string model = Path.Combine(dir.Path, "model");
         PipelineCheck.WriteTinyModel(model, seed: 7);
-        string f32 = Export(model, dir.Path, "f32"), f16 = Export(model, dir.Path, "f16"), q8 = Export(model, dir.Path, "q8_0");
+        string f32 = Export(model, dir.Path, "f32"), f16 = Export(model, dir.Path, "f16"), q8 = Export(model, dir.Path, "q8_0"),
+            q4 = Export(model, dir.Path, "q4_0");
         var tokenizer = Tokenizer.FromDirectory(model);
         int[] prompt = tokenizer.Encode(Prompt, addSpecialTokens: false);
         const int steps = 16;
 
-        var results = RunLlama([(f32, TokenizeInputs, steps), (f16, [], steps), (q8, [], steps)], prompt);
+        var results = RunLlama([(f32, TokenizeInputs, steps), (f16, [], steps), (q8, [], steps), (q4, [], steps)], prompt);
 
         for (int i = 0; i < TokenizeInputs.Length; i++)
             Assert.True(tokenizer.Encode(TokenizeInputs[i], addSpecialTokens: false).SequenceEqual(results[0].Tokens[i]),
@@ -176,9 +177,38 @@ public class GgufExportTests(ITestOutputHelper output)
         Assert.Equal(ours, results[0].Generated);
         // Quantized: Scalpel's F32 arg-max along llama.cpp's own q8_0 trajectory (teacher forcing).
         double agreeF16 = TopOneAgreement(m, prompt, results[1].Generated), agreeQ8 = TopOneAgreement(m, prompt, results[2].Generated);
-        output.WriteLine($"top-1 agreement with F32: f16 {agreeF16:P0}, q8_0 {agreeQ8:P0}");
+        double agreeQ4 = TopOneAgreement(m, prompt, results[3].Generated);
+        output.WriteLine($"llama.cpp q4_0:    [{string.Join(",", results[3].Generated)}]");
+        output.WriteLine($"top-1 agreement with F32: f16 {agreeF16:P0}, q8_0 {agreeQ8:P0}, q4_0 {agreeQ4:P0}");
         Assert.True(agreeF16 >= 0.9, $"f16 top-1 agreement {agreeF16}");
         Assert.True(agreeQ8 >= 0.75, $"q8_0 top-1 agreement {agreeQ8}");
+    }
+
+    [Fact]
+    public void AdapterIsFoldedIntoTheGgufAsLlamaCppSees()
+    {
+        using var dir = new TinyCheckpoint.TempDir();
+        string model = Path.Combine(dir.Path, "model"), adapter = Path.Combine(dir.Path, "adapter");
+        PipelineCheck.WriteTinyModel(model, seed: 7);
+        var tokenizer = Tokenizer.FromDirectory(model);
+        int[] prompt = tokenizer.Encode(Prompt, addSpecialTokens: false);
+        const int steps = 12;
+        int[] ours, baseTokens;
+        using (var m = DecoderModel.Load(model, new CpuBackend(), WeightPrecision.F32))
+        {
+            baseTokens = Greedy(m, prompt, steps);
+            m.ApplyLora(new Scalpel.Adapters.LoraConfig { Rank = 4, Alpha = 8, TargetModules = ["all-linear"] }, seed: 2);
+            DecoderOracle.RandomizeLoraB(m, 3);
+            ours = Greedy(m, prompt, steps);
+            Scalpel.Adapters.PeftAdapter.Save(m, adapter);
+        }
+        Assert.NotEqual(baseTokens, ours);   // the adapter changes what the model says
+        string file = Path.Combine(dir.Path, "merged.gguf");
+        var (code, _, err) = Cli("export", "gguf", "--model", model, "--adapter", adapter, "--out", file, "--type", "f32");
+        Assert.True(code == 0, err);
+        var results = RunLlama([(file, [], steps)], prompt);
+        output.WriteLine($"Scalpel base+adapter: [{string.Join(",", ours)}]; llama.cpp merged GGUF: [{string.Join(",", results[0].Generated)}]");
+        Assert.Equal(ours, results[0].Generated);
     }
 
     private static int[] Greedy(DecoderModel m, int[] prompt, int steps)
