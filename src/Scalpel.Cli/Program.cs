@@ -1,6 +1,7 @@
 using Scalpel.Adapters;
 using Scalpel.Cli.Commands;
 using Scalpel.IO;
+using Scalpel.IO.Gguf;
 using Scalpel.Models;
 using Scalpel.Text;
 using Scalpel.Training.Config;
@@ -23,7 +24,7 @@ public static class Program
         ("demo", "demo [--work DIR]            tiny end-to-end check: random Llama checkpoint, LoRA fine-tune, accuracy before/after", DemoCommand.Run),
         ("inspect", "inspect MODEL_DIR            architecture, shapes and tensors of a Hugging Face checkpoint folder", InspectCommand.Run),
         ("pull", "pull ORG/NAME [--revision R] [--include PATTERNS]   download a model from the Hugging Face Hub into the shared cache", PullCommand.Run),
-        ("export", "export merged --model DIR [--adapter DIR] --out DIR [--dtype bf16|f16|f32]   fold an adapter into its base", ExportCommand.Run),
+        ("export", "export merged|gguf --model DIR [--adapter DIR] --out DIR|FILE ...   fold an adapter into its base (HF folder or GGUF)", ExportCommand.Run),
         ("init", "init --model DIR --data TRAIN.jsonl [--validation FILE] [--out config.yaml]   a commented starter config", InitCommand.Run),
         ("train", "train CONFIG.yaml [--set KEY=VALUE ...] [--resume RUN_DIR]   fine-tune: validation, early stopping, checkpoints, report", TrainCommand.Run),
         ("runs", "runs [show ID] [--json]      training runs: status, best validation loss, duration (--home DIR; default $SCALPEL_HOME or ~/.scalpel)", RunsCommand.Run),
@@ -54,7 +55,7 @@ public static class Program
         }
         catch (Exception e) when (e is ModelConfigException or SafeTensorsFormatException or AdapterFormatException or TrainConfigException or FineTuneException
                                       or TokenizerFormatException or TokenizerConfigException or TemplateException or IOException
-                                      or UnauthorizedAccessException or ArgumentException or FormatException)
+                                      or UnauthorizedAccessException or ArgumentException or FormatException or GgufExportException or GgufFormatException)
         {
             Console.Error.WriteLine($"scalpel: {e.Message}");
             return 1;

@@ -1,17 +1,23 @@
 using Scalpel.Adapters;
 using Scalpel.IO;
+using Scalpel.IO.Gguf;
 using Scalpel.Models;
 using Scalpel.Tensors;
 
 namespace Scalpel.Cli.Commands;
 
-/// <summary><c>scalpel export merged</c>: fold an adapter into its base and write a plain Hugging Face folder.</summary>
+/// <summary>
+/// <c>scalpel export merged</c>: fold an adapter into its base and write a plain Hugging Face folder.
+/// <c>scalpel export gguf</c>: the same weights (adapter folded in) as one GGUF file for llama.cpp and Ollama.
+/// </summary>
 internal static class ExportCommand
 {
-    private const string Usage = "usage: scalpel export merged --model DIR [--adapter DIR] --out DIR [--dtype bf16|f16|f32] [--max-shard-size BYTES|NGB|NMB]";
+    private const string Usage = "usage: scalpel export merged --model DIR [--adapter DIR] --out DIR [--dtype bf16|f16|f32] [--max-shard-size BYTES|NGB|NMB]\n" +
+                                 "       scalpel export gguf --model DIR [--adapter DIR] --out FILE --type f32|f16|bf16|q8_0|q4_0";
 
     public static int Run(string[] args)
     {
+        if (args is ["gguf", .. var ggufArgs]) return RunGguf(ggufArgs);
         if (args is not ["merged", .. var rest]) throw new UsageException(Usage);
         string? model = null, adapter = null, output = null, dtype = null;
         long maxShard = CheckpointWriter.DefaultMaxShardBytes;
@@ -47,6 +53,38 @@ internal static class ExportCommand
         using var loaded = DecoderModel.Load(model, precision: WeightPrecision.F32);
         if (adapter is not null) PeftAdapter.Load(loaded, adapter);
         MergedExport.Write(loaded, model, output, storeAs, maxShard);
+        Console.WriteLine(Path.GetFullPath(output));
+        return 0;
+    }
+
+    private static int RunGguf(string[] rest)
+    {
+        string? model = null, adapter = null, output = null, type = null;
+        for (int i = 0; i < rest.Length; i++)
+        {
+            string Value() => i + 1 < rest.Length ? rest[++i] : throw new UsageException($"{rest[i]} needs a value\n{Usage}");
+            switch (rest[i])
+            {
+                case "--model": model = Value(); break;
+                case "--adapter": adapter = Value(); break;
+                case "--out": output = Value(); break;
+                case "--type": type = Value(); break;
+                default: throw new UsageException($"unknown option '{rest[i]}'\n{Usage}");
+            }
+        }
+        if (model is null || output is null || type is null) throw new UsageException(Usage);
+        GgmlType ggmlType;
+        try { ggmlType = GgufExport.ParseType(type); }
+        catch (ArgumentException e) { throw new UsageException($"--type: {e.Message}"); }
+        if (!Directory.Exists(model)) throw new IOException($"{model}: no such model folder");
+        if (Directory.Exists(output)) throw new IOException($"{output}: is a folder; --out names the .gguf file to write");
+        // Check what can be refused before loading any weights.
+        GgufExport.Architecture(ModelSpec.FromConfigFile(model));
+        if (!File.Exists(Path.Combine(model, "tokenizer.json")))
+            throw new GgufExportException($"{model}: no tokenizer.json; GGUF export needs the model's tokenizer");
+        using var loaded = DecoderModel.Load(model, precision: WeightPrecision.F32);
+        if (adapter is not null) PeftAdapter.Load(loaded, adapter);
+        GgufExport.Write(loaded, model, output, ggmlType);
         Console.WriteLine(Path.GetFullPath(output));
         return 0;
     }

@@ -29,12 +29,7 @@ public static class MergedExport
         string temp = full.TrimEnd(Path.DirectorySeparatorChar) + ".tmp-" + Guid.NewGuid().ToString("N")[..8];
         try
         {
-            var adapted = model.Blocks.SelectMany(b => b.Linears).Where(l => l.Lora is not null).ToDictionary(l => l.Weight.Name);
-            var tensors = model.Parameters
-                .Where(p => !p.Name.Contains(".lora_", StringComparison.Ordinal))
-                .Select(p => new CheckpointTensor(p.Name, p.Value.Shape, () => MergedValues(model, p, adapted.GetValueOrDefault(p.Name))))
-                .ToList();
-            CheckpointWriter.Write(temp, tensors, storeAs, maxShardBytes);
+            CheckpointWriter.Write(temp, MergedTensors(model), storeAs, maxShardBytes);
 
             var config = JsonNode.Parse(File.ReadAllText(Path.Combine(sourceDirectory, "config.json")))!.AsObject();
             config["torch_dtype"] = storeAs switch { DType.BF16 => "bfloat16", DType.F16 => "float16", _ => "float32" };
@@ -51,6 +46,19 @@ public static class MergedExport
         {
             if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
         }
+    }
+
+    /// <summary>
+    /// Every base parameter under its Hugging Face name (adapter tensors left out), each with a producer of its F32
+    /// values with the LoRA delta folded in. Shared by the merged-folder and GGUF exports.
+    /// </summary>
+    public static IReadOnlyList<CheckpointTensor> MergedTensors(DecoderModel model)
+    {
+        var adapted = model.Blocks.SelectMany(b => b.Linears).Where(l => l.Lora is not null).ToDictionary(l => l.Weight.Name);
+        return model.Parameters
+            .Where(p => !p.Name.Contains(".lora_", StringComparison.Ordinal))
+            .Select(p => new CheckpointTensor(p.Name, p.Value.Shape, () => MergedValues(model, p, adapted.GetValueOrDefault(p.Name))))
+            .ToList();
     }
 
     private static float[] MergedValues(DecoderModel model, Parameter p, Linear? linear)

@@ -1,0 +1,242 @@
+using System.Text.Json;
+using Scalpel.Adapters;
+using Scalpel.Models;
+using Scalpel.Text;
+
+namespace Scalpel.IO.Gguf;
+
+/// <summary>A model Scalpel cannot express as GGUF (architecture, tokenizer, option); the message says what and why.</summary>
+public sealed class GgufExportException(string message) : Exception(message);
+
+/// <summary>
+/// A loaded model (adapter already folded or applied) as a GGUF v3 file llama.cpp loads: architecture metadata,
+/// the byte-level BPE tokenizer (tokens, types, merges, special ids, add-bos flag, pre-tokenizer name), the chat
+/// template, and tensors under llama.cpp's names. Llama/Mistral q/k rows are permuted the way llama.cpp's
+/// convert_hf_to_gguf.py does (HF's rotate-half layout → interleaved pairs); norms and biases stay F32.
+/// </summary>
+public static class GgufExport
+{
+    public static GgmlType ParseType(string text) => text.ToLowerInvariant() switch
+    {
+        "f32" => GgmlType.F32,
+        "f16" => GgmlType.F16,
+        "bf16" => GgmlType.BF16,
+        "q8_0" => GgmlType.Q8_0,
+        "q4_0" => GgmlType.Q4_0,
+        _ => throw new ArgumentException($"'{text}' is not a GGUF type: f32, f16, bf16, q8_0 or q4_0"),
+    };
+
+    /// <summary>general.file_type (llama_ftype) for an export of <paramref name="type"/>.</summary>
+    private static uint FileType(GgmlType type) => type switch
+    {
+        GgmlType.F32 => 0, GgmlType.F16 => 1, GgmlType.Q4_0 => 2, GgmlType.Q8_0 => 7, GgmlType.BF16 => 32, _ => 0,
+    };
+
+    /// <summary>Writes <paramref name="model"/> (its LoRA delta, if any, folded in) with the tokenizer of <paramref name="modelDirectory"/>.</summary>
+    public static void Write(DecoderModel model, string modelDirectory, string outputFile, GgmlType type)
+    {
+        var spec = model.Spec;
+        string arch = Architecture(spec);
+        bool permute = arch == "llama";
+        var gguf = new GgufWriter();
+        gguf.Add("general.architecture", arch);
+        gguf.Add("general.alignment", (uint)Gguf.DefaultAlignment);
+        gguf.Add("general.name", Path.GetFileName(Path.GetFullPath(modelDirectory).TrimEnd(Path.DirectorySeparatorChar)));
+        gguf.Add("general.file_type", FileType(type));
+        gguf.Add("general.quantization_version", 2u);
+        gguf.Add($"{arch}.context_length", (uint)spec.MaxPositions);
+        gguf.Add($"{arch}.embedding_length", (uint)spec.HiddenSize);
+        gguf.Add($"{arch}.block_count", (uint)spec.NumLayers);
+        gguf.Add($"{arch}.feed_forward_length", (uint)spec.IntermediateSize);
+        gguf.Add($"{arch}.attention.head_count", (uint)spec.NumHeads);
+        gguf.Add($"{arch}.attention.head_count_kv", (uint)spec.NumKvHeads);
+        if (spec.HeadDim * spec.NumHeads != spec.HiddenSize)
+        {
+            gguf.Add($"{arch}.attention.key_length", (uint)spec.HeadDim);
+            gguf.Add($"{arch}.attention.value_length", (uint)spec.HeadDim);
+        }
+        gguf.Add($"{arch}.attention.layer_norm_rms_epsilon", (float)spec.RmsNormEps);
+        gguf.Add($"{arch}.rope.freq_base", (float)spec.RopeTheta);
+        gguf.Add($"{arch}.rope.dimension_count", (uint)spec.HeadDim);
+        gguf.Add($"{arch}.vocab_size", (uint)spec.VocabSize);
+        AddTokenizer(gguf, modelDirectory, spec);
+
+        foreach (var t in MergedExport.MergedTensors(model))
+        {
+            string name = TensorName(t.Name, spec);
+            long[] shape = t.Shape.Select(d => (long)d).ToArray();
+            bool matrix = shape.Length == 2;
+            var storeAs = !matrix ? GgmlType.F32
+                : Gguf.IsQuantized(type) && shape[1] % Gguf.BlockSize != 0 ? GgmlType.F16
+                : type;
+            Func<float[]> values = t.Values;
+            int? heads = !permute ? null
+                : name.EndsWith("attn_q.weight", StringComparison.Ordinal) || name.EndsWith("attn_q.bias", StringComparison.Ordinal) ? spec.NumHeads
+                : name.EndsWith("attn_k.weight", StringComparison.Ordinal) || name.EndsWith("attn_k.bias", StringComparison.Ordinal) ? spec.NumKvHeads
+                : null;
+            if (heads is int h)
+            {
+                long cols = matrix ? shape[1] : 1;
+                values = () => PermuteRows(t.Values(), h, (int)shape[0], (int)cols);
+            }
+            gguf.AddTensor(new GgufTensor(name, shape, storeAs, values));
+        }
+        gguf.Write(outputFile);
+    }
+
+    /// <summary>The GGUF architecture name, or a clear refusal.</summary>
+    public static string Architecture(ModelSpec spec)
+    {
+        string arch = spec.ModelType switch
+        {
+            "llama" or "mistral" => "llama",
+            "qwen2" => "qwen2",
+            _ => throw new GgufExportException(
+                $"GGUF export supports Llama, Mistral, SmolLM and Qwen2 models; {spec.Architecture} ({spec.ModelType}) is not supported yet"),
+        };
+        if (spec.Rope != RopeScaling.None)
+            throw new GgufExportException($"GGUF export of RoPE scaling ({spec.Rope}) is not supported yet");
+        if (spec.QkNorm || spec.NormWeightOffset != 0 || spec.EmbeddingScale != 1f || spec.Activation != Activation.Silu)
+            throw new GgufExportException($"{spec.Architecture}: this variant (q/k norm, norm offset, embedding scale or activation) has no GGUF mapping");
+        return arch;
+    }
+
+    /// <summary>Hugging Face parameter name → llama.cpp tensor name.</summary>
+    public static string TensorName(string hfName, ModelSpec spec)
+    {
+        switch (hfName)
+        {
+            case "model.embed_tokens.weight": return "token_embd.weight";
+            case "model.norm.weight": return "output_norm.weight";
+            case "lm_head.weight": return "output.weight";
+        }
+        const string prefix = "model.layers.";
+        if (hfName.StartsWith(prefix, StringComparison.Ordinal))
+        {
+            int dot = hfName.IndexOf('.', prefix.Length);
+            string layer = hfName[prefix.Length..dot], rest = hfName[(dot + 1)..];
+            int last = rest.LastIndexOf('.');
+            string module = rest[..last], suffix = rest[(last + 1)..];
+            string? mapped = module switch
+            {
+                "input_layernorm" => "attn_norm",
+                "self_attn.q_proj" => "attn_q",
+                "self_attn.k_proj" => "attn_k",
+                "self_attn.v_proj" => "attn_v",
+                "self_attn.o_proj" => "attn_output",
+                "post_attention_layernorm" => "ffn_norm",
+                "mlp.gate_proj" => "ffn_gate",
+                "mlp.up_proj" => "ffn_up",
+                "mlp.down_proj" => "ffn_down",
+                _ => null,
+            };
+            if (mapped is not null) return $"blk.{layer}.{mapped}.{suffix}";
+        }
+        throw new GgufExportException($"{spec.Architecture}: parameter '{hfName}' has no llama.cpp tensor name");
+    }
+
+    /// <summary>
+    /// convert_hf_to_gguf.py's permute(w, n_head): rows viewed as [heads, 2, rows/heads/2] with the last two axes
+    /// swapped, i.e. each head's first and second halves interleave. <see cref="UnpermuteRows"/> undoes it.
+    /// </summary>
+    public static float[] PermuteRows(float[] w, int heads, int rows, int cols) => Reorder(w, heads, rows, cols, inverse: false);
+
+    public static float[] UnpermuteRows(float[] w, int heads, int rows, int cols) => Reorder(w, heads, rows, cols, inverse: true);
+
+    private static float[] Reorder(float[] w, int heads, int rows, int cols, bool inverse)
+    {
+        int half = rows / heads / 2;
+        var result = new float[w.Length];
+        for (int h = 0; h < heads; h++)
+            for (int two = 0; two < 2; two++)
+                for (int i = 0; i < half; i++)
+                {
+                    int src = h * 2 * half + two * half + i;   // [h, two, i] in HF order
+                    int dst = h * 2 * half + i * 2 + two;      // [h, i, two] in llama.cpp order
+                    if (inverse) (src, dst) = (dst, src);
+                    Array.Copy(w, (long)src * cols, result, (long)dst * cols, cols);
+                }
+        return result;
+    }
+
+    private static void AddTokenizer(GgufWriter gguf, string modelDirectory, ModelSpec spec)
+    {
+        string path = Path.Combine(modelDirectory, "tokenizer.json");
+        if (!File.Exists(path))
+            throw new GgufExportException($"{modelDirectory}: no tokenizer.json; GGUF export needs the model's tokenizer");
+        var tokenizer = Tokenizer.FromDirectory(modelDirectory);
+        using var doc = JsonDocument.Parse(File.ReadAllText(path));
+        var root = doc.RootElement;
+        var model = root.GetProperty("model");
+        if (!model.TryGetProperty("type", out var mt) || mt.GetString() != "BPE" || !IsByteLevel(root))
+            throw new GgufExportException($"{path}: GGUF export supports byte-level BPE tokenizers (GPT-2, Llama 3, Qwen2, SmolLM) only");
+
+        int n = spec.VocabSize;
+        var tokens = new string[n];
+        var types = new int[n];
+        var special = tokenizer.Config.AddedTokens.ToDictionary(t => t.Id);
+        for (int id = 0; id < n; id++)
+        {
+            string? text = tokenizer.IdToToken(id);
+            if (text is null) { tokens[id] = $"[PAD{id}]"; types[id] = 5; continue; }   // UNUSED
+            tokens[id] = text;
+            types[id] = special.TryGetValue(id, out var added) ? (added.Special || tokenizer.IsSpecial(id) ? 3 : 4) : tokenizer.IsSpecial(id) ? 3 : 1;
+        }
+        var merges = model.GetProperty("merges").EnumerateArray()
+            .Select(m => m.ValueKind == JsonValueKind.Array ? m[0].GetString() + " " + m[1].GetString() : m.GetString()!)
+            .ToArray();
+
+        gguf.Add("tokenizer.ggml.model", "gpt2");
+        gguf.Add("tokenizer.ggml.pre", PreTokenizerName(root));
+        gguf.Add("tokenizer.ggml.tokens", tokens);
+        gguf.Add("tokenizer.ggml.token_type", types);
+        gguf.Add("tokenizer.ggml.merges", merges);
+        int? bos = tokenizer.BosTokenId ?? spec.BosTokenId;
+        int? eos = tokenizer.EosTokenId ?? (spec.EosTokenIds.Count > 0 ? spec.EosTokenIds[0] : null);
+        if (bos is int b) gguf.Add("tokenizer.ggml.bos_token_id", (uint)b);
+        if (eos is int e) gguf.Add("tokenizer.ggml.eos_token_id", (uint)e);
+        if (tokenizer.PadTokenId is int p) gguf.Add("tokenizer.ggml.padding_token_id", (uint)p);
+        // Whether encode(add_special_tokens=True) puts BOS first / EOS last, measured rather than guessed from flags.
+        var with = tokenizer.Encode("a", addSpecialTokens: true);
+        var without = tokenizer.Encode("a", addSpecialTokens: false);
+        bool addBos = bos is int bb && with.Length > without.Length && with[0] == bb;
+        bool addEos = eos is int ee && with.Length > without.Length && with[^1] == ee;
+        gguf.Add("tokenizer.ggml.add_bos_token", addBos);
+        gguf.Add("tokenizer.ggml.add_eos_token", addEos);
+        string? template = tokenizer.Config.ChatTemplate;
+        string jinja = Path.Combine(modelDirectory, "chat_template.jinja");
+        if (template is null && File.Exists(jinja)) template = File.ReadAllText(jinja);
+        if (template is not null) gguf.Add("tokenizer.chat_template", template);
+    }
+
+    private static bool IsByteLevel(JsonElement root) =>
+        root.TryGetProperty("decoder", out var d) && d.ValueKind == JsonValueKind.Object && d.TryGetProperty("type", out var t)
+        && t.GetString() == "ByteLevel";
+
+    // Split patterns of the pre-tokenizers llama.cpp knows by name (llama-vocab.cpp / convert_hf_to_gguf.py's hashes).
+    private const string Llama3Split = @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+    private const string Qwen2Split = @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+    /// <summary>tokenizer.ggml.pre: the llama.cpp pre-tokenizer that splits text as tokenizer.json does.</summary>
+    public static string PreTokenizerName(JsonElement root)
+    {
+        if (!root.TryGetProperty("pre_tokenizer", out var pre) || pre.ValueKind != JsonValueKind.Object)
+            throw new GgufExportException("tokenizer.json has no pre_tokenizer; llama.cpp would split the text differently");
+        string type = pre.GetProperty("type").GetString() ?? "";
+        if (type == "ByteLevel" && (!pre.TryGetProperty("use_regex", out var ur) || ur.GetBoolean()))
+            return "gpt-2";   // GPT-2's own split pattern
+        if (type == "Sequence")
+        {
+            var parts = pre.GetProperty("pretokenizers").EnumerateArray().ToList();
+            var split = parts.FirstOrDefault(p => p.GetProperty("type").GetString() == "Split");
+            string? regex = split.ValueKind == JsonValueKind.Object && split.TryGetProperty("pattern", out var pat)
+                && pat.TryGetProperty("Regex", out var r) ? r.GetString() : null;
+            bool digits = parts.Any(p => p.GetProperty("type").GetString() == "Digits");
+            if (regex == Llama3Split && !digits) return "llama-bpe";
+            if (regex == Qwen2Split && !digits) return "qwen2";
+            if (digits && parts.Any(p => p.GetProperty("type").GetString() == "ByteLevel")) return "smollm";
+        }
+        throw new GgufExportException(
+            $"tokenizer.json's pre-tokenizer ({type}) matches none llama.cpp knows by name (gpt-2, llama-bpe, qwen2, smollm); export refused rather than tokenize differently");
+    }
+}

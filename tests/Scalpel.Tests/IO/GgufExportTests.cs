@@ -1,0 +1,339 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json.Nodes;
+using Scalpel.Backends.Cpu;
+using Scalpel.IO;
+using Scalpel.IO.Gguf;
+using Scalpel.Models;
+using Scalpel.Tests.Models;
+using Scalpel.Tests.Oracles;
+using Scalpel.Text;
+using Scalpel.Training;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Scalpel.Tests.IO;
+
+/// <summary>
+/// <c>scalpel export gguf</c> on the pipeline check's tiny Llama (GQA, byte-level BPE, ChatML): round trips through
+/// Scalpel's reader, and llama.cpp itself (node-llama-cpp's prebuilt CPU binary) as the oracle for tokenization and
+/// greedy generation. A missing node or package is a failure, never a skip: ./run-tests installs them.
+/// </summary>
+[Collection("console")]
+public class GgufExportTests(ITestOutputHelper output)
+{
+    private static (int Code, string Out, string Err) Cli(params string[] args) => Scalpel.Tests.Cli.CliRunner.Run(args);
+
+    private static readonly string[] TokenizeInputs =
+    [
+        "Which class: the apple is red", " the wolf and a flute", "hello, world!  12345 ünïcödé 🙂\n\ttabs",
+        "<|im_start|>user\nWhich class: a plum<|im_end|>\n<|im_start|>assistant\n", "what's   up?? they'll", "",
+    ];
+
+    private static string Prompt => "<|im_start|>user\nWhich class: the wolf was at one tram<|im_end|>\n<|im_start|>assistant\n";
+
+    private static string Export(string model, string dir, string type)
+    {
+        string file = Path.Combine(dir, $"model-{type}.gguf");
+        var (code, stdout, stderr) = Cli("export", "gguf", "--model", model, "--out", file, "--type", type);
+        Assert.True(code == 0, stderr);
+        Assert.Equal(Path.GetFullPath(file), stdout.Trim());
+        return file;
+    }
+
+    [Fact]
+    public void F32RoundTripGivesIdenticalTensorsAndLlamaMetadata()
+    {
+        using var dir = new TinyCheckpoint.TempDir();
+        string model = Path.Combine(dir.Path, "model");
+        PipelineCheck.WriteTinyModel(model, seed: 7);
+        var spec = ModelSpec.FromConfigFile(model);
+        var gguf = GgufReader.Open(Export(model, dir.Path, "f32"));
+
+        Assert.Equal(3u, gguf.Version);
+        Assert.Equal("llama", gguf.Get<string>("general.architecture"));
+        Assert.Equal((uint)spec.NumLayers, gguf.Get<uint>("llama.block_count"));
+        Assert.Equal((uint)spec.NumKvHeads, gguf.Get<uint>("llama.attention.head_count_kv"));
+        Assert.Equal((uint)spec.HeadDim, gguf.Get<uint>("llama.rope.dimension_count"));
+        Assert.Equal("gpt2", gguf.Get<string>("tokenizer.ggml.model"));
+        Assert.Equal("gpt-2", gguf.Get<string>("tokenizer.ggml.pre"));
+        var tokenizer = Tokenizer.FromDirectory(model);
+        var tokens = gguf.Get<string[]>("tokenizer.ggml.tokens");
+        Assert.Equal(spec.VocabSize, tokens.Length);
+        int imEnd = tokenizer.TokenToId("<|im_end|>")!.Value;
+        Assert.Equal(3, gguf.Get<int[]>("tokenizer.ggml.token_type")[imEnd]);
+        Assert.Equal(1, gguf.Get<int[]>("tokenizer.ggml.token_type")[0]);
+        Assert.Equal((uint)imEnd, gguf.Get<uint>("tokenizer.ggml.eos_token_id"));
+        Assert.False(gguf.Get<bool>("tokenizer.ggml.add_bos_token"));
+        Assert.Contains("<|im_start|>", gguf.Get<string>("tokenizer.chat_template"));
+        Assert.NotEmpty(gguf.Get<string[]>("tokenizer.ggml.merges"));
+        Assert.All(gguf.Tensors, t => Assert.Equal(0, t.Offset % 32));
+
+        using var reader = CheckpointReader.Open(model);
+        int n = 0;
+        foreach (var name in reader.TensorNames)
+        {
+            var info = reader.Info(name);
+            var expected = new float[info.ElementCount];
+            reader.ReadAsF32(name, expected);
+            string ggufName = GgufExport.TensorName(name, spec);
+            var t = gguf.Tensor(ggufName);
+            Assert.Equal(info.Shape.Select(d => (long)d), t.Shape);
+            Assert.Equal(info.Shape.Length == 1 ? GgmlType.F32 : GgmlType.F32, t.Type);
+            var actual = gguf.ReadF32(ggufName);
+            if (ggufName.EndsWith("attn_q.weight")) actual = GgufExport.UnpermuteRows(actual, spec.NumHeads, info.Shape[0], info.Shape[1]);
+            if (ggufName.EndsWith("attn_k.weight")) actual = GgufExport.UnpermuteRows(actual, spec.NumKvHeads, info.Shape[0], info.Shape[1]);
+            Assert.Equal(expected, actual);
+            n++;
+        }
+        Assert.Equal(n, gguf.Tensors.Count);
+    }
+
+    [Theory]
+    [InlineData("f16", 1e-3)]
+    [InlineData("bf16", 8e-3)]
+    [InlineData("q8_0", 1e-2)]
+    [InlineData("q4_0", 0.15)]
+    public void ReducedTypesDecodeCloseToF32AndKeepNormsF32(string type, double relTolerance)
+    {
+        using var dir = new TinyCheckpoint.TempDir();
+        string model = Path.Combine(dir.Path, "model");
+        PipelineCheck.WriteTinyModel(model, seed: 7);
+        var gguf = GgufReader.Open(Export(model, dir.Path, type));
+        var expectedType = GgufExport.ParseType(type);
+        using var reader = CheckpointReader.Open(model);
+        var w = new float[reader.Info("model.layers.1.mlp.down_proj.weight").ElementCount];
+        reader.ReadAsF32("model.layers.1.mlp.down_proj.weight", w);
+        Assert.Equal(expectedType, gguf.Tensor("blk.1.ffn_down.weight").Type);
+        Assert.Equal(GgmlType.F32, gguf.Tensor("blk.1.ffn_norm.weight").Type);
+        Assert.Equal(GgmlType.F32, gguf.Tensor("output_norm.weight").Type);
+        var back = gguf.ReadF32("blk.1.ffn_down.weight");
+        double err = Math.Sqrt(w.Zip(back, (a, b) => (double)(a - b) * (a - b)).Sum() / w.Sum(a => (double)a * a));
+        output.WriteLine($"{type}: relative RMS error {err:E2}");
+        Assert.True(err < relTolerance, $"{type}: relative RMS error {err}");
+    }
+
+    [Fact]
+    public void QuantizersMatchLlamaCppReferenceOnKnownBlock()
+    {
+        var x = Enumerable.Range(0, 32).Select(i => (i - 10) * 0.25f).ToArray();   // max |x| = 5.25, signed max 5.25
+        var q8 = Gguf.Encode(GgmlType.Q8_0, x);
+        Assert.Equal(34, q8.Length);
+        Assert.Equal((Half)(5.25f / 127), BitConverter.UInt16BitsToHalf(BitConverter.ToUInt16(q8)));
+        Assert.Equal(127, (sbyte)q8[2 + 31]);
+        Assert.Equal(0, (sbyte)q8[2 + 10]);
+        var q4 = Gguf.Encode(GgmlType.Q4_0, x);
+        Assert.Equal(18, q4.Length);
+        Assert.Equal((Half)(5.25f / -8), BitConverter.UInt16BitsToHalf(BitConverter.ToUInt16(q4)));
+        Assert.Equal(0, q4[2 + 15] >> 4);                    // element 31 (the max) → nibble 0 (= -8 · d)
+        Assert.Equal(8, q4[2 + 10] & 0x0F);                  // element 10 (zero) → nibble 8
+        var back = Gguf.Decode(GgmlType.Q4_0, q4, 32);
+        Assert.Equal(5.25f, back[31], 2);
+    }
+
+    [Fact]
+    public void MetadataValueTypesMatchLlamaCppVocabFixture()
+    {
+        var fixture = GgufReader.Open(Path.Combine(RepoPaths.Fixtures, "vocab-tests", "ggml-vocab-gpt-2.gguf"));
+        using var dir = new TinyCheckpoint.TempDir();
+        string model = Path.Combine(dir.Path, "model");
+        PipelineCheck.WriteTinyModel(model, seed: 7);
+        var ours = GgufReader.Open(Export(model, dir.Path, "f32"));
+        int compared = 0;
+        foreach (var (key, value) in fixture.Metadata)
+        {
+            if (!key.StartsWith("tokenizer.") || !ours.Metadata.TryGetValue(key, out var mine)) continue;
+            Assert.True(value.GetType() == mine.GetType(), $"{key}: llama.cpp writes {value.GetType().Name}, Scalpel {mine.GetType().Name}");
+            compared++;
+        }
+        output.WriteLine($"{compared} tokenizer keys compared with ggml-vocab-gpt-2.gguf");
+        Assert.True(compared >= 5);
+    }
+
+    [Fact]
+    public void LlamaCppTokenizesAndGeneratesAsScalpel()
+    {
+        using var dir = new TinyCheckpoint.TempDir();
+        string model = Path.Combine(dir.Path, "model");
+        PipelineCheck.WriteTinyModel(model, seed: 7);
+        string f32 = Export(model, dir.Path, "f32"), f16 = Export(model, dir.Path, "f16"), q8 = Export(model, dir.Path, "q8_0"),
+            q4 = Export(model, dir.Path, "q4_0");
+        var tokenizer = Tokenizer.FromDirectory(model);
+        int[] prompt = tokenizer.Encode(Prompt, addSpecialTokens: false);
+        const int steps = 16;
+
+        var results = RunLlama([(f32, TokenizeInputs, steps), (f16, [], steps), (q8, [], steps), (q4, [], steps)], prompt);
+
+        for (int i = 0; i < TokenizeInputs.Length; i++)
+            Assert.True(tokenizer.Encode(TokenizeInputs[i], addSpecialTokens: false).SequenceEqual(results[0].Tokens[i]),
+                $"tokenization of {TokenizeInputs[i]!.Replace("\n", "\\n")}: Scalpel [{string.Join(",", tokenizer.Encode(TokenizeInputs[i], false))}], llama.cpp [{string.Join(",", results[0].Tokens[i])}]");
+
+        using var m = DecoderModel.Load(model, new CpuBackend(), WeightPrecision.F32);
+        var ours = Greedy(m, prompt, steps);
+        output.WriteLine($"Scalpel greedy:    [{string.Join(",", ours)}] {tokenizer.Decode(ours)}");
+        output.WriteLine($"llama.cpp f32:     [{string.Join(",", results[0].Generated)}]");
+        output.WriteLine($"llama.cpp f16:     [{string.Join(",", results[1].Generated)}]");
+        output.WriteLine($"llama.cpp q8_0:    [{string.Join(",", results[2].Generated)}]");
+        Assert.Equal(ours, results[0].Generated);
+        // Quantized: Scalpel's F32 arg-max along llama.cpp's own q8_0 trajectory (teacher forcing).
+        double agreeF16 = TopOneAgreement(m, prompt, results[1].Generated), agreeQ8 = TopOneAgreement(m, prompt, results[2].Generated);
+        double agreeQ4 = TopOneAgreement(m, prompt, results[3].Generated);
+        output.WriteLine($"llama.cpp q4_0:    [{string.Join(",", results[3].Generated)}]");
+        output.WriteLine($"top-1 agreement with F32: f16 {agreeF16:P0}, q8_0 {agreeQ8:P0}, q4_0 {agreeQ4:P0}");
+        Assert.True(agreeF16 >= 0.9, $"f16 top-1 agreement {agreeF16}");
+        Assert.True(agreeQ8 >= 0.75, $"q8_0 top-1 agreement {agreeQ8}");
+    }
+
+    [Fact]
+    public void AdapterIsFoldedIntoTheGgufAsLlamaCppSees()
+    {
+        using var dir = new TinyCheckpoint.TempDir();
+        string model = Path.Combine(dir.Path, "model"), adapter = Path.Combine(dir.Path, "adapter");
+        PipelineCheck.WriteTinyModel(model, seed: 7);
+        var tokenizer = Tokenizer.FromDirectory(model);
+        int[] prompt = tokenizer.Encode(Prompt, addSpecialTokens: false);
+        const int steps = 12;
+        int[] ours, baseTokens;
+        using (var m = DecoderModel.Load(model, new CpuBackend(), WeightPrecision.F32))
+        {
+            baseTokens = Greedy(m, prompt, steps);
+            m.ApplyLora(new Scalpel.Adapters.LoraConfig { Rank = 4, Alpha = 8, TargetModules = ["all-linear"] }, seed: 2);
+            DecoderOracle.RandomizeLoraB(m, 3);
+            ours = Greedy(m, prompt, steps);
+            Scalpel.Adapters.PeftAdapter.Save(m, adapter);
+        }
+        Assert.NotEqual(baseTokens, ours);   // the adapter changes what the model says
+        string file = Path.Combine(dir.Path, "merged.gguf");
+        var (code, _, err) = Cli("export", "gguf", "--model", model, "--adapter", adapter, "--out", file, "--type", "f32");
+        Assert.True(code == 0, err);
+        var results = RunLlama([(file, [], steps)], prompt);
+        output.WriteLine($"Scalpel base+adapter: [{string.Join(",", ours)}]; llama.cpp merged GGUF: [{string.Join(",", results[0].Generated)}]");
+        Assert.Equal(ours, results[0].Generated);
+    }
+
+    private static int[] Greedy(DecoderModel m, int[] prompt, int steps)
+    {
+        var ids = prompt.ToList();
+        var generated = new List<int>();
+        for (int s = 0; s < steps; s++)
+        {
+            var logits = m.Logits(Batch(ids.ToArray()), [ids.Count - 1]);
+            int next = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(logits);
+            generated.Add(next);
+            ids.Add(next);
+        }
+        return generated.ToArray();
+    }
+
+    private static double TopOneAgreement(DecoderModel m, int[] prompt, int[] generated)
+    {
+        var ids = prompt.Concat(generated).ToArray();
+        var rows = Enumerable.Range(prompt.Length - 1, generated.Length).ToArray();
+        var logits = m.Logits(Batch(ids), rows);
+        int agree = 0;
+        for (int k = 0; k < rows.Length; k++)
+            if (System.Numerics.Tensors.TensorPrimitives.IndexOfMax(logits.AsSpan(k * m.Spec.VocabSize, m.Spec.VocabSize)) == generated[k]) agree++;
+        return (double)agree / rows.Length;
+    }
+
+    private static TokenBatch Batch(int[] ids) =>
+        new(ids, Enumerable.Range(0, ids.Length).ToArray(), new int[ids.Length], Enumerable.Repeat(TokenBatch.IgnoreIndex, ids.Length).ToArray());
+
+    [Fact]
+    public void ErrorsAreClear()
+    {
+        using var dir = new TinyCheckpoint.TempDir();
+        string model = Path.Combine(dir.Path, "model");
+        PipelineCheck.WriteTinyModel(model, seed: 7);
+        string file = Path.Combine(dir.Path, "x.gguf");
+
+        var bad = Cli("export", "gguf", "--model", model, "--out", file, "--type", "q2_k");
+        Assert.Equal(2, bad.Code);
+        Assert.Contains("q8_0", bad.Err);
+        Assert.Equal(2, Cli("export", "gguf", "--model", model, "--out", file).Code);
+        Assert.Equal(2, Cli("export", "gguf", "--model", model, "--out", file, "--type", "f32", "--bogus").Code);
+
+        var qwen3 = KeywordTask.TinySpec(vocab: 300) with { Architecture = "Qwen3ForCausalLM", ModelType = "qwen3", QkNorm = true };
+        string q3 = Path.Combine(dir.Path, "qwen3");
+        Directory.CreateDirectory(q3);
+        File.WriteAllText(Path.Combine(q3, "config.json"), qwen3.ToConfigJson());
+        var arch = Cli("export", "gguf", "--model", q3, "--out", file, "--type", "f32");
+        Assert.Equal(1, arch.Code);
+        Assert.Contains("not supported", arch.Err);
+        Assert.Single(arch.Err.Trim().Split('\n'));
+
+        File.Delete(Path.Combine(model, "tokenizer.json"));
+        var tok = Cli("export", "gguf", "--model", model, "--out", file, "--type", "f32");
+        Assert.Equal(1, tok.Code);
+        Assert.Contains("tokenizer.json", tok.Err);
+        Assert.False(File.Exists(file));
+    }
+
+    [Fact]
+    public void TruncatedGgufIsRefusedClearly()
+    {
+        using var dir = new TinyCheckpoint.TempDir();
+        string model = Path.Combine(dir.Path, "model");
+        PipelineCheck.WriteTinyModel(model, seed: 7);
+        string file = Export(model, dir.Path, "q8_0");
+        var bytes = File.ReadAllBytes(file);
+        string cut = Path.Combine(dir.Path, "cut.gguf");
+        File.WriteAllBytes(cut, bytes[..(bytes.Length - 100)]);
+        var e = Assert.Throws<GgufFormatException>(() => GgufReader.Open(cut));
+        Assert.Contains("truncated", e.Message);
+        File.WriteAllBytes(cut, bytes[..1000]);
+        Assert.Throws<GgufFormatException>(() => GgufReader.Open(cut));
+    }
+
+    private sealed record LlamaResult(int[][] Tokens, int[] Generated);
+
+    private static List<LlamaResult> RunLlama(IReadOnlyList<(string Path, string[] Tokenize, int Generate)> models, int[] prompt)
+    {
+        string scriptDir = Path.Combine(RepoPaths.Root, "tests", "oracles", "js");
+        string package = Path.Combine(scriptDir, "node_modules", "node-llama-cpp");
+        if (!Directory.Exists(package))
+            throw new InvalidOperationException($"{package} is missing: run ./run-tests (it runs npm ci in tests/oracles/js)");
+        string work = Path.Combine(Path.GetTempPath(), "scalpel-llama-oracle-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(work);
+        try
+        {
+            var job = new JsonObject
+            {
+                ["models"] = new JsonArray(models.Select(m => (JsonNode)new JsonObject
+                {
+                    ["path"] = m.Path,
+                    ["tokenize"] = new JsonArray(m.Tokenize.Select(s => (JsonNode)JsonValue.Create(s)!).ToArray()),
+                    ["prompts"] = new JsonArray(new JsonArray(prompt.Select(i => (JsonNode)JsonValue.Create(i)).ToArray())),
+                    ["generate"] = m.Generate,
+                }).ToArray()),
+            };
+            string inPath = Path.Combine(work, "in.json"), outPath = Path.Combine(work, "out.json");
+            File.WriteAllText(inPath, job.ToJsonString(), new UTF8Encoding(false));
+            var psi = new ProcessStartInfo("node")
+            {
+                RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = scriptDir,
+            };
+            psi.ArgumentList.Add(Path.Combine(scriptDir, "llama_oracle.mjs"));
+            psi.ArgumentList.Add(inPath);
+            psi.ArgumentList.Add(outPath);
+            using var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start node");
+            var stderrTask = process.StandardError.ReadToEndAsync();
+            string stdout = process.StandardOutput.ReadToEnd();
+            if (!process.WaitForExit(120_000))
+            {
+                process.Kill(entireProcessTree: true);
+                throw new TimeoutException("llama_oracle.mjs ran over 120 s");
+            }
+            if (process.ExitCode != 0)
+                throw new InvalidOperationException($"llama_oracle.mjs failed (exit {process.ExitCode}):\n{stdout}\n{stderrTask.Result}");
+            var root = JsonNode.Parse(File.ReadAllText(outPath))!;
+            return root["models"]!.AsArray().Select(m => new LlamaResult(
+                m!["tokens"]!.AsArray().Select(t => t!.AsArray().Select(x => (int)x!).ToArray()).ToArray(),
+                m["generated"]!.AsArray()[0]!.AsArray().Select(x => (int)x!).ToArray())).ToList();
+        }
+        finally
+        {
+            try { Directory.Delete(work, recursive: true); } catch (IOException) { }
+        }
+    }
+}
