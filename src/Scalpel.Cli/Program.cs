@@ -21,7 +21,7 @@ public static class Program
     /// <summary>Every command: name, one-line usage, handler (arguments after the name → exit code).</summary>
     private static readonly (string Name, string Usage, Func<string[], int> Run)[] Commands =
     [
-        ("demo", "demo [--work DIR]            tiny end-to-end check: random Llama checkpoint, LoRA fine-tune, accuracy before/after", DemoCommand.Run),
+        ("demo", "demo [--work DIR]            pipeline check: examples/keyword-task through scalpel train on a tiny model built here", DemoCommand.Run),
         ("inspect", "inspect MODEL_DIR            architecture, shapes and tensors of a Hugging Face checkpoint folder", InspectCommand.Run),
         ("pull", "pull ORG/NAME [--revision R] [--include PATTERNS]   download a model from the Hugging Face Hub into the shared cache", PullCommand.Run),
         ("export", "export merged|gguf --model DIR [--adapter DIR] --out DIR|FILE ...   fold an adapter into its base (HF folder or GGUF)", ExportCommand.Run),
