@@ -211,6 +211,58 @@ public class GgufExportTests(ITestOutputHelper output)
         Assert.Equal(ours, results[0].Generated);
     }
 
+    [Fact]
+    public void AdapterGgufOnTheBaseGgufGeneratesAsScalpel()
+    {
+        using var dir = new TinyCheckpoint.TempDir();
+        string model = Path.Combine(dir.Path, "model"), adapter = Path.Combine(dir.Path, "adapter");
+        PipelineCheck.WriteTinyModel(model, seed: 7);
+        var tokenizer = Tokenizer.FromDirectory(model);
+        int[] prompt = tokenizer.Encode(Prompt, addSpecialTokens: false);
+        const int steps = 12;
+        int[] ours, baseTokens;
+        var spec = ModelSpec.FromConfigFile(model);
+        using (var m = DecoderModel.Load(model, new CpuBackend(), WeightPrecision.F32))
+        {
+            baseTokens = Greedy(m, prompt, steps);
+            m.ApplyLora(new Scalpel.Adapters.LoraConfig { Rank = 4, Alpha = 8, TargetModules = ["all-linear"] }, seed: 2);
+            DecoderOracle.RandomizeLoraB(m, 3);
+            ours = Greedy(m, prompt, steps);
+            Scalpel.Adapters.PeftAdapter.Save(m, adapter);
+        }
+        Assert.NotEqual(baseTokens, ours);
+        string baseFile = Export(model, dir.Path, "f32");
+        string loraF32 = Path.Combine(dir.Path, "adapter-f32.gguf"), loraF16 = Path.Combine(dir.Path, "adapter-f16.gguf");
+        var (code, stdout, err) = Cli("export", "gguf-adapter", "--model", model, "--adapter", adapter, "--out", loraF32);
+        Assert.True(code == 0, err);
+        Assert.Equal(Path.GetFullPath(loraF32), stdout.Trim());
+        (code, _, err) = Cli("export", "gguf-adapter", "--model", model, "--adapter", adapter, "--out", loraF16, "--type", "f16");
+        Assert.True(code == 0, err);
+
+        var gguf = GgufReader.Open(loraF32);
+        Assert.Equal("adapter", gguf.Get<string>("general.type"));
+        Assert.Equal("lora", gguf.Get<string>("adapter.type"));
+        Assert.Equal(8f, gguf.Get<float>("adapter.lora.alpha"));
+        Assert.Equal("llama", gguf.Get<string>("general.architecture"));
+        Assert.False(gguf.Metadata.ContainsKey("tokenizer.ggml.tokens"));
+        Assert.Equal(spec.NumLayers * 7 * 2, gguf.Tensors.Count);
+        Assert.Equal([4L, spec.HiddenSize], gguf.Tensor("blk.0.attn_q.weight.lora_a").Shape);
+        Assert.Equal([(long)spec.NumKvHeads * spec.HeadDim, 4L], gguf.Tensor("blk.0.attn_k.weight.lora_b").Shape);
+        Assert.Equal([(long)spec.HiddenSize, 4L], gguf.Tensor("blk.1.ffn_down.weight.lora_b").Shape);
+        Assert.Equal(GgmlType.F16, GgufReader.Open(loraF16).Tensor("blk.0.attn_q.weight.lora_a").Type);
+
+        var results = RunLlama([(baseFile, (string?)null, Array.Empty<string>(), steps), (baseFile, loraF32, [], steps), (baseFile, loraF16, [], steps)], prompt);
+        output.WriteLine($"Scalpel base: [{string.Join(",", baseTokens)}]; llama.cpp base: [{string.Join(",", results[0].Generated)}]");
+        output.WriteLine($"Scalpel base+adapter: [{string.Join(",", ours)}]; llama.cpp base+adapter f32: [{string.Join(",", results[1].Generated)}]; f16: [{string.Join(",", results[2].Generated)}]");
+        Assert.Equal(baseTokens, results[0].Generated);
+        Assert.Equal(ours, results[1].Generated);
+        Assert.Equal(ours, results[2].Generated);
+
+        var refused = Cli("export", "gguf-adapter", "--model", model, "--adapter", adapter, "--out", loraF32, "--type", "q4_0");
+        Assert.Equal(2, refused.Code);
+        Assert.Equal(2, Cli("export", "gguf-adapter", "--model", model, "--out", loraF32).Code);
+    }
+
     private static int[] Greedy(DecoderModel m, int[] prompt, int steps)
     {
         var ids = prompt.ToList();
@@ -287,7 +339,10 @@ public class GgufExportTests(ITestOutputHelper output)
 
     private sealed record LlamaResult(int[][] Tokens, int[] Generated);
 
-    private static List<LlamaResult> RunLlama(IReadOnlyList<(string Path, string[] Tokenize, int Generate)> models, int[] prompt)
+    private static List<LlamaResult> RunLlama(IReadOnlyList<(string Path, string[] Tokenize, int Generate)> models, int[] prompt) =>
+        RunLlama(models.Select(m => (m.Path, (string?)null, m.Tokenize, m.Generate)).ToList(), prompt);
+
+    private static List<LlamaResult> RunLlama(IReadOnlyList<(string Path, string? Lora, string[] Tokenize, int Generate)> models, int[] prompt)
     {
         string scriptDir = Path.Combine(RepoPaths.Root, "tests", "oracles", "js");
         string package = Path.Combine(scriptDir, "node_modules", "node-llama-cpp");
@@ -302,6 +357,7 @@ public class GgufExportTests(ITestOutputHelper output)
                 ["models"] = new JsonArray(models.Select(m => (JsonNode)new JsonObject
                 {
                     ["path"] = m.Path,
+                    ["lora"] = m.Lora,
                     ["tokenize"] = new JsonArray(m.Tokenize.Select(s => (JsonNode)JsonValue.Create(s)!).ToArray()),
                     ["prompts"] = new JsonArray(new JsonArray(prompt.Select(i => (JsonNode)JsonValue.Create(i)).ToArray())),
                     ["generate"] = m.Generate,

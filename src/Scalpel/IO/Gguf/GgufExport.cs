@@ -39,26 +39,7 @@ public static class GgufExport
         string arch = Architecture(spec);
         bool permute = arch == "llama";
         var gguf = new GgufWriter();
-        gguf.Add("general.architecture", arch);
-        gguf.Add("general.alignment", (uint)Gguf.DefaultAlignment);
-        gguf.Add("general.name", Path.GetFileName(Path.GetFullPath(modelDirectory).TrimEnd(Path.DirectorySeparatorChar)));
-        gguf.Add("general.file_type", FileType(type));
-        gguf.Add("general.quantization_version", 2u);
-        gguf.Add($"{arch}.context_length", (uint)spec.MaxPositions);
-        gguf.Add($"{arch}.embedding_length", (uint)spec.HiddenSize);
-        gguf.Add($"{arch}.block_count", (uint)spec.NumLayers);
-        gguf.Add($"{arch}.feed_forward_length", (uint)spec.IntermediateSize);
-        gguf.Add($"{arch}.attention.head_count", (uint)spec.NumHeads);
-        gguf.Add($"{arch}.attention.head_count_kv", (uint)spec.NumKvHeads);
-        if (spec.HeadDim * spec.NumHeads != spec.HiddenSize)
-        {
-            gguf.Add($"{arch}.attention.key_length", (uint)spec.HeadDim);
-            gguf.Add($"{arch}.attention.value_length", (uint)spec.HeadDim);
-        }
-        gguf.Add($"{arch}.attention.layer_norm_rms_epsilon", (float)spec.RmsNormEps);
-        gguf.Add($"{arch}.rope.freq_base", (float)spec.RopeTheta);
-        gguf.Add($"{arch}.rope.dimension_count", (uint)spec.HeadDim);
-        gguf.Add($"{arch}.vocab_size", (uint)spec.VocabSize);
+        AddArchitecture(gguf, spec, arch, modelDirectory, type);
         AddTokenizer(gguf, modelDirectory, spec);
 
         foreach (var t in MergedExport.MergedTensors(model))
@@ -82,6 +63,72 @@ public static class GgufExport
             gguf.AddTensor(new GgufTensor(name, shape, storeAs, values));
         }
         gguf.Write(outputFile);
+    }
+
+    /// <summary>general.* and the architecture's hyper-parameters, as convert_hf_to_gguf.py writes them (adapters too).</summary>
+    private static void AddArchitecture(GgufWriter gguf, ModelSpec spec, string arch, string modelDirectory, GgmlType type)
+    {
+        gguf.Add("general.architecture", arch);
+        gguf.Add("general.alignment", (uint)Gguf.DefaultAlignment);
+        gguf.Add("general.name", Path.GetFileName(Path.GetFullPath(modelDirectory).TrimEnd(Path.DirectorySeparatorChar)));
+        gguf.Add("general.file_type", FileType(type));
+        gguf.Add("general.quantization_version", 2u);
+        gguf.Add($"{arch}.context_length", (uint)spec.MaxPositions);
+        gguf.Add($"{arch}.embedding_length", (uint)spec.HiddenSize);
+        gguf.Add($"{arch}.block_count", (uint)spec.NumLayers);
+        gguf.Add($"{arch}.feed_forward_length", (uint)spec.IntermediateSize);
+        gguf.Add($"{arch}.attention.head_count", (uint)spec.NumHeads);
+        gguf.Add($"{arch}.attention.head_count_kv", (uint)spec.NumKvHeads);
+        if (spec.HeadDim * spec.NumHeads != spec.HiddenSize)
+        {
+            gguf.Add($"{arch}.attention.key_length", (uint)spec.HeadDim);
+            gguf.Add($"{arch}.attention.value_length", (uint)spec.HeadDim);
+        }
+        gguf.Add($"{arch}.attention.layer_norm_rms_epsilon", (float)spec.RmsNormEps);
+        gguf.Add($"{arch}.rope.freq_base", (float)spec.RopeTheta);
+        gguf.Add($"{arch}.rope.dimension_count", (uint)spec.HeadDim);
+        gguf.Add($"{arch}.vocab_size", (uint)spec.VocabSize);
+    }
+
+    /// <summary>
+    /// The model's LoRA adapter alone as a GGUF LoRA file, as llama.cpp's convert_lora_to_gguf.py writes it:
+    /// general.type "adapter", adapter.type "lora", adapter.lora.alpha, and per adapted linear
+    /// <c>blk.N.attn_q.weight.lora_a</c> [r, in] and <c>.lora_b</c> [out, r]. llama.cpp scales B·A by alpha/r, so an
+    /// rsLoRA adapter is written with alpha·√r. The Q/K row permutation acts on the output rows, i.e. on lora_b only.
+    /// </summary>
+    public static void WriteAdapter(DecoderModel model, string modelDirectory, string outputFile, GgmlType type)
+    {
+        var config = model.Lora ?? throw new GgufExportException("the model has no LoRA adapter to export");
+        if (type is not (GgmlType.F32 or GgmlType.F16 or GgmlType.BF16))
+            throw new GgufExportException($"a GGUF LoRA adapter is written as f32, f16 or bf16, not {type}");
+        var spec = model.Spec;
+        string arch = Architecture(spec);
+        bool permute = arch == "llama";
+        var gguf = new GgufWriter();
+        gguf.Add("general.type", "adapter");
+        AddArchitecture(gguf, spec, arch, modelDirectory, type);
+        gguf.Add("adapter.type", "lora");
+        gguf.Add("adapter.lora.alpha", config.UseRsLora ? config.Alpha * MathF.Sqrt(config.Rank) : config.Alpha);
+        foreach (var (module, a, b) in model.LoraModules)
+        {
+            string name = TensorName(module + ".weight", spec);
+            int[] aShape = a.Value.Shape.ToArray(), bShape = b.Value.Shape.ToArray();
+            int? heads = !permute ? null
+                : name.EndsWith("attn_q.weight", StringComparison.Ordinal) ? spec.NumHeads
+                : name.EndsWith("attn_k.weight", StringComparison.Ordinal) ? spec.NumKvHeads
+                : null;
+            gguf.AddTensor(new GgufTensor(name + ".lora_a", aShape.Select(d => (long)d).ToArray(), type, () => Download(model, a)));
+            gguf.AddTensor(new GgufTensor(name + ".lora_b", bShape.Select(d => (long)d).ToArray(), type, () =>
+                heads is int h ? PermuteRows(Download(model, b), h, bShape[0], bShape[1]) : Download(model, b)));
+        }
+        gguf.Write(outputFile);
+    }
+
+    private static float[] Download(DecoderModel model, Parameter p)
+    {
+        var values = new float[p.Value.Length];
+        model.Backend.Download(p.Value, values);
+        return values;
     }
 
     /// <summary>The GGUF architecture name, or a clear refusal.</summary>
