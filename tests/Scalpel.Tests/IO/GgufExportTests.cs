@@ -263,6 +263,74 @@ public class GgufExportTests(ITestOutputHelper output)
         Assert.Equal(2, Cli("export", "gguf-adapter", "--model", model, "--out", loraF32).Code);
     }
 
+    private static readonly string[] SentencePieceInputs =
+    [
+        "Hello world", " Hello world", "Hello  world", "  leading and trailing  ", "hello, world!  12345 ünïcödé 🙂\n\ttabs",
+        "The quick brown fox jumps over the lazy dog.", "日本語のテキスト", "a\n\nb", "what's   up?? they'll", "x",
+        "ℵ₀ ∑ 𝔘𝔫𝔦𝔠𝔬𝔡𝔢",
+    ];
+
+    /// <summary>A tiny random Llama with the Llama 2 SentencePiece-style tokenizer (vocab 32000, byte fallback).</summary>
+    private static string SentencePieceModel(string dir)
+    {
+        string model = Path.Combine(dir, "spm-model");
+        Directory.CreateDirectory(model);
+        foreach (var f in Directory.GetFiles(Path.Combine(RepoPaths.Fixtures, "tokenizers", "llama2")))
+            File.Copy(f, Path.Combine(model, Path.GetFileName(f)));
+        var spec = KeywordTask.TinySpec(vocab: 32000) with { HiddenSize = 32, IntermediateSize = 64, NumHeads = 2, NumKvHeads = 1, HeadDim = 16,
+            BosTokenId = 1, EosTokenIds = [2] };
+        RandomCheckpoint.Write(spec, model, 11);
+        return model;
+    }
+
+    [Fact]
+    public void SentencePieceTokenizerGgufTokenizesAsScalpelInLlamaCpp()
+    {
+        using var dir = new TinyCheckpoint.TempDir();
+        string model = SentencePieceModel(dir.Path);
+        string file = Export(model, dir.Path, "f32");
+        var gguf = GgufReader.Open(file);
+        Assert.Equal("llama", gguf.Get<string>("tokenizer.ggml.model"));
+        Assert.False(gguf.Metadata.ContainsKey("tokenizer.ggml.merges"));
+        Assert.True(gguf.Get<bool>("tokenizer.ggml.add_bos_token"));
+        Assert.False(gguf.Get<bool>("tokenizer.ggml.add_eos_token"));
+        Assert.True(gguf.Get<bool>("tokenizer.ggml.add_space_prefix"));
+        Assert.Equal(1u, gguf.Get<uint>("tokenizer.ggml.bos_token_id"));
+        Assert.Equal(2u, gguf.Get<uint>("tokenizer.ggml.eos_token_id"));
+        Assert.Equal(0u, gguf.Get<uint>("tokenizer.ggml.unknown_token_id"));
+        var tokens = gguf.Get<string[]>("tokenizer.ggml.tokens");
+        var types = gguf.Get<int[]>("tokenizer.ggml.token_type");
+        Assert.Equal(32000, tokens.Length);
+        Assert.Equal(32000, gguf.Get<float[]>("tokenizer.ggml.scores").Length);
+
+        // llama.cpp's own conversion of the same vocabulary (its SPM vocab test file): same types; the pieces differ only
+        // where tokenizer.json spells U+00A0 pieces with plain spaces (4 pieces no input reaches, spaces being ▁).
+        var reference = GgufReader.Open(Path.Combine(RepoPaths.Fixtures, "vocab-tests", "ggml-vocab-llama-spm.gguf"));
+        var refTokens = reference.Get<string[]>("tokenizer.ggml.tokens");
+        var refTypes = reference.Get<int[]>("tokenizer.ggml.token_type");
+        int sameText = Enumerable.Range(0, 32000).Count(i => tokens[i] == refTokens[i]);
+        int sameType = Enumerable.Range(0, 32000).Count(i => types[i] == refTypes[i]);
+        output.WriteLine($"vs ggml-vocab-llama-spm.gguf: {sameText}/32000 pieces, {sameType}/32000 token types equal");
+        foreach (int i in Enumerable.Range(0, 32000).Where(i => tokens[i] != refTokens[i]))
+            output.WriteLine($"  piece {i}: ours {System.Text.Json.JsonSerializer.Serialize(tokens[i])}, llama.cpp's {System.Text.Json.JsonSerializer.Serialize(refTokens[i])}");
+        Assert.True(sameText >= 31996);
+        Assert.Equal(32000, sameType);
+
+        var tokenizer = Tokenizer.FromDirectory(model);
+        int[] prompt = tokenizer.Encode("The quick brown fox", addSpecialTokens: true);
+        const int steps = 8;
+        var results = RunLlama([(file, SentencePieceInputs, steps)], prompt);
+        for (int i = 0; i < SentencePieceInputs.Length; i++)
+        {
+            var ours = tokenizer.Encode(SentencePieceInputs[i], addSpecialTokens: false);
+            output.WriteLine($"{SentencePieceInputs[i].Replace("\n", "\\n")}: [{string.Join(",", ours)}]");
+            Assert.True(ours.SequenceEqual(results[0].Tokens[i]),
+                $"tokenization of {SentencePieceInputs[i].Replace("\n", "\\n")}: Scalpel [{string.Join(",", ours)}], llama.cpp [{string.Join(",", results[0].Tokens[i])}]");
+        }
+        using var m = DecoderModel.Load(model, new CpuBackend(), WeightPrecision.F32);
+        Assert.Equal(Greedy(m, prompt, steps), results[0].Generated);
+    }
+
     private static int[] Greedy(DecoderModel m, int[] prompt, int steps)
     {
         var ids = prompt.ToList();
