@@ -331,6 +331,75 @@ public class GgufExportTests(ITestOutputHelper output)
         Assert.Equal(Greedy(m, prompt, steps), results[0].Generated);
     }
 
+    [Fact]
+    public void HuggingFaceGgufParserReadsEveryExportedFileAsScalpelWroteIt()
+    {
+        using var dir = new TinyCheckpoint.TempDir();
+        string model = Path.Combine(dir.Path, "model"), adapter = Path.Combine(dir.Path, "adapter");
+        PipelineCheck.WriteTinyModel(model, seed: 7);
+        var files = new[] { "f32", "f16", "bf16", "q8_0", "q4_0" }.Select(t => Export(model, dir.Path, t)).ToList();
+        using (var m = DecoderModel.Load(model, new CpuBackend(), WeightPrecision.F32))
+        {
+            m.ApplyLora(new Scalpel.Adapters.LoraConfig { Rank = 4, Alpha = 8, TargetModules = ["all-linear"] }, seed: 2);
+            Scalpel.Adapters.PeftAdapter.Save(m, adapter);
+        }
+        foreach (var t in new[] { "f32", "f16" })
+        {
+            string file = Path.Combine(dir.Path, $"adapter-{t}.gguf");
+            Assert.Equal(0, Cli("export", "gguf-adapter", "--model", model, "--adapter", adapter, "--out", file, "--type", t).Code);
+            files.Add(file);
+        }
+        string spmDir = Path.Combine(dir.Path, "spm");
+        Directory.CreateDirectory(spmDir);
+        files.Add(Export(SentencePieceModel(dir.Path), spmDir, "f16"));
+
+        string scriptDir = Path.Combine(RepoPaths.Root, "tests", "oracles", "js");
+        if (!Directory.Exists(Path.Combine(scriptDir, "node_modules", "@huggingface", "gguf")))
+            throw new InvalidOperationException("@huggingface/gguf is missing: run ./run-tests (it runs npm install in tests/oracles/js)");
+        string outPath = Path.Combine(dir.Path, "parsed.json");
+        var psi = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = scriptDir };
+        psi.ArgumentList.Add(Path.Combine(scriptDir, "gguf_parse.mjs"));
+        psi.ArgumentList.Add(outPath);
+        foreach (var f in files) psi.ArgumentList.Add(f);
+        using (var p = Process.Start(psi)!)
+        {
+            var stdout = p.StandardOutput.ReadToEndAsync();
+            string err = p.StandardError.ReadToEnd();
+            Assert.True(p.WaitForExit(60_000), "gguf_parse.mjs ran over 60 s");
+            Assert.True(p.ExitCode == 0, $"gguf_parse.mjs failed: {err}");
+        }
+        var parsed = JsonNode.Parse(File.ReadAllText(outPath))!["files"]!.AsArray();
+        Assert.Equal(files.Count, parsed.Count);
+        for (int i = 0; i < files.Count; i++)
+        {
+            var ours = GgufReader.Open(files[i]);
+            var theirs = parsed[i]!;
+            var meta = theirs["metadata"]!.AsObject();
+            Assert.Equal(3, (int)theirs["version"]!);
+            foreach (var (key, value) in ours.Metadata)
+            {
+                Assert.True(meta.ContainsKey(key), $"{Path.GetFileName(files[i])}: @huggingface/gguf lacks {key}");
+                switch (value)
+                {
+                    case string v: Assert.Equal(v, (string)meta[key]!); break;
+                    case uint v: Assert.Equal(v, (uint)meta[key]!); break;
+                    case float v: Assert.Equal(v, (float)meta[key]!); break;
+                    case bool v: Assert.Equal(v, (bool)meta[key]!); break;
+                    case Array a: Assert.Equal(a.Length, (int)meta[key]!["length"]!); break;
+                }
+            }
+            var tensors = theirs["tensors"]!.AsArray();
+            Assert.Equal(ours.Tensors.Count, tensors.Count);
+            foreach (var (t, j) in ours.Tensors.Select((t, j) => (t, j)))
+            {
+                Assert.Equal(t.Name, (string)tensors[j]!["name"]!);
+                Assert.Equal(t.Shape.Reverse(), tensors[j]!["shape"]!.AsArray().Select(x => (long)x!));   // ggml order: ne0 first
+                Assert.Equal((int)t.Type, (int)tensors[j]!["dtype"]!);
+            }
+            output.WriteLine($"{Path.GetFileName(files[i])}: {ours.Metadata.Count} keys, {tensors.Count} tensors agree");
+        }
+    }
+
     private static int[] Greedy(DecoderModel m, int[] prompt, int steps)
     {
         var ids = prompt.ToList();
