@@ -13,11 +13,13 @@ namespace Scalpel.Cli.Commands;
 internal static class ExportCommand
 {
     private const string Usage = "usage: scalpel export merged --model DIR [--adapter DIR] --out DIR [--dtype bf16|f16|f32] [--max-shard-size BYTES|NGB|NMB]\n" +
-                                 "       scalpel export gguf --model DIR [--adapter DIR] --out FILE --type f32|f16|bf16|q8_0|q4_0";
+                                 "       scalpel export gguf --model DIR [--adapter DIR] --out FILE --type f32|f16|bf16|q8_0|q4_0\n" +
+                                 "       scalpel export gguf-adapter --model DIR --adapter DIR --out FILE [--type f32|f16|bf16]";
 
     public static int Run(string[] args)
     {
-        if (args is ["gguf", .. var ggufArgs]) return RunGguf(ggufArgs);
+        if (args is ["gguf", .. var ggufArgs]) return RunGguf(ggufArgs, adapterOnly: false);
+        if (args is ["gguf-adapter", .. var adapterArgs]) return RunGguf(adapterArgs, adapterOnly: true);
         if (args is not ["merged", .. var rest]) throw new UsageException(Usage);
         string? model = null, adapter = null, output = null, dtype = null;
         long maxShard = CheckpointWriter.DefaultMaxShardBytes;
@@ -57,9 +59,9 @@ internal static class ExportCommand
         return 0;
     }
 
-    private static int RunGguf(string[] rest)
+    private static int RunGguf(string[] rest, bool adapterOnly)
     {
-        string? model = null, adapter = null, output = null, type = null;
+        string? model = null, adapter = null, output = null, type = adapterOnly ? "f32" : null;
         for (int i = 0; i < rest.Length; i++)
         {
             string Value() => i + 1 < rest.Length ? rest[++i] : throw new UsageException($"{rest[i]} needs a value\n{Usage}");
@@ -72,19 +74,22 @@ internal static class ExportCommand
                 default: throw new UsageException($"unknown option '{rest[i]}'\n{Usage}");
             }
         }
-        if (model is null || output is null || type is null) throw new UsageException(Usage);
+        if (model is null || output is null || type is null || (adapterOnly && adapter is null)) throw new UsageException(Usage);
         GgmlType ggmlType;
         try { ggmlType = GgufExport.ParseType(type); }
         catch (ArgumentException e) { throw new UsageException($"--type: {e.Message}"); }
+        if (adapterOnly && ggmlType is not (GgmlType.F32 or GgmlType.F16 or GgmlType.BF16))
+            throw new UsageException($"--type: a GGUF LoRA adapter is f32, f16 or bf16, not '{type}'");
         if (!Directory.Exists(model)) throw new IOException($"{model}: no such model folder");
         if (Directory.Exists(output)) throw new IOException($"{output}: is a folder; --out names the .gguf file to write");
         // Check what can be refused before loading any weights.
         GgufExport.Architecture(ModelSpec.FromConfigFile(model));
-        if (!File.Exists(Path.Combine(model, "tokenizer.json")))
+        if (!adapterOnly && !File.Exists(Path.Combine(model, "tokenizer.json")))
             throw new GgufExportException($"{model}: no tokenizer.json; GGUF export needs the model's tokenizer");
         using var loaded = DecoderModel.Load(model, precision: WeightPrecision.F32);
         if (adapter is not null) PeftAdapter.Load(loaded, adapter);
-        GgufExport.Write(loaded, model, output, ggmlType);
+        if (adapterOnly) GgufExport.WriteAdapter(loaded, model, output, ggmlType);
+        else GgufExport.Write(loaded, model, output, ggmlType);
         Console.WriteLine(Path.GetFullPath(output));
         return 0;
     }

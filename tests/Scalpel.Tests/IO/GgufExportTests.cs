@@ -211,6 +211,195 @@ public class GgufExportTests(ITestOutputHelper output)
         Assert.Equal(ours, results[0].Generated);
     }
 
+    [Fact]
+    public void AdapterGgufOnTheBaseGgufGeneratesAsScalpel()
+    {
+        using var dir = new TinyCheckpoint.TempDir();
+        string model = Path.Combine(dir.Path, "model"), adapter = Path.Combine(dir.Path, "adapter");
+        PipelineCheck.WriteTinyModel(model, seed: 7);
+        var tokenizer = Tokenizer.FromDirectory(model);
+        int[] prompt = tokenizer.Encode(Prompt, addSpecialTokens: false);
+        const int steps = 12;
+        int[] ours, baseTokens;
+        var spec = ModelSpec.FromConfigFile(model);
+        using (var m = DecoderModel.Load(model, new CpuBackend(), WeightPrecision.F32))
+        {
+            baseTokens = Greedy(m, prompt, steps);
+            m.ApplyLora(new Scalpel.Adapters.LoraConfig { Rank = 4, Alpha = 8, TargetModules = ["all-linear"] }, seed: 2);
+            DecoderOracle.RandomizeLoraB(m, 3);
+            ours = Greedy(m, prompt, steps);
+            Scalpel.Adapters.PeftAdapter.Save(m, adapter);
+        }
+        Assert.NotEqual(baseTokens, ours);
+        string baseFile = Export(model, dir.Path, "f32");
+        string loraF32 = Path.Combine(dir.Path, "adapter-f32.gguf"), loraF16 = Path.Combine(dir.Path, "adapter-f16.gguf");
+        var (code, stdout, err) = Cli("export", "gguf-adapter", "--model", model, "--adapter", adapter, "--out", loraF32);
+        Assert.True(code == 0, err);
+        Assert.Equal(Path.GetFullPath(loraF32), stdout.Trim());
+        (code, _, err) = Cli("export", "gguf-adapter", "--model", model, "--adapter", adapter, "--out", loraF16, "--type", "f16");
+        Assert.True(code == 0, err);
+
+        var gguf = GgufReader.Open(loraF32);
+        Assert.Equal("adapter", gguf.Get<string>("general.type"));
+        Assert.Equal("lora", gguf.Get<string>("adapter.type"));
+        Assert.Equal(8f, gguf.Get<float>("adapter.lora.alpha"));
+        Assert.Equal("llama", gguf.Get<string>("general.architecture"));
+        Assert.False(gguf.Metadata.ContainsKey("tokenizer.ggml.tokens"));
+        Assert.Equal(spec.NumLayers * 7 * 2, gguf.Tensors.Count);
+        Assert.Equal([4L, spec.HiddenSize], gguf.Tensor("blk.0.attn_q.weight.lora_a").Shape);
+        Assert.Equal([(long)spec.NumKvHeads * spec.HeadDim, 4L], gguf.Tensor("blk.0.attn_k.weight.lora_b").Shape);
+        Assert.Equal([(long)spec.HiddenSize, 4L], gguf.Tensor("blk.1.ffn_down.weight.lora_b").Shape);
+        Assert.Equal(GgmlType.F16, GgufReader.Open(loraF16).Tensor("blk.0.attn_q.weight.lora_a").Type);
+
+        var results = RunLlama([(baseFile, (string?)null, Array.Empty<string>(), steps), (baseFile, loraF32, [], steps), (baseFile, loraF16, [], steps)], prompt);
+        output.WriteLine($"Scalpel base: [{string.Join(",", baseTokens)}]; llama.cpp base: [{string.Join(",", results[0].Generated)}]");
+        output.WriteLine($"Scalpel base+adapter: [{string.Join(",", ours)}]; llama.cpp base+adapter f32: [{string.Join(",", results[1].Generated)}]; f16: [{string.Join(",", results[2].Generated)}]");
+        Assert.Equal(baseTokens, results[0].Generated);
+        Assert.Equal(ours, results[1].Generated);
+        Assert.Equal(ours, results[2].Generated);
+
+        var refused = Cli("export", "gguf-adapter", "--model", model, "--adapter", adapter, "--out", loraF32, "--type", "q4_0");
+        Assert.Equal(2, refused.Code);
+        Assert.Equal(2, Cli("export", "gguf-adapter", "--model", model, "--out", loraF32).Code);
+    }
+
+    private static readonly string[] SentencePieceInputs =
+    [
+        "Hello world", " Hello world", "Hello  world", "  leading and trailing  ", "hello, world!  12345 ünïcödé 🙂\n\ttabs",
+        "The quick brown fox jumps over the lazy dog.", "日本語のテキスト", "a\n\nb", "what's   up?? they'll", "x",
+        "ℵ₀ ∑ 𝔘𝔫𝔦𝔠𝔬𝔡𝔢",
+    ];
+
+    /// <summary>A tiny random Llama with the Llama 2 SentencePiece-style tokenizer (vocab 32000, byte fallback).</summary>
+    private static string SentencePieceModel(string dir)
+    {
+        string model = Path.Combine(dir, "spm-model");
+        Directory.CreateDirectory(model);
+        foreach (var f in Directory.GetFiles(Path.Combine(RepoPaths.Fixtures, "tokenizers", "llama2")))
+            File.Copy(f, Path.Combine(model, Path.GetFileName(f)));
+        var spec = KeywordTask.TinySpec(vocab: 32000) with { HiddenSize = 32, IntermediateSize = 64, NumHeads = 2, NumKvHeads = 1, HeadDim = 16,
+            BosTokenId = 1, EosTokenIds = [2] };
+        RandomCheckpoint.Write(spec, model, 11);
+        return model;
+    }
+
+    [Fact]
+    public void SentencePieceTokenizerGgufTokenizesAsScalpelInLlamaCpp()
+    {
+        using var dir = new TinyCheckpoint.TempDir();
+        string model = SentencePieceModel(dir.Path);
+        string file = Export(model, dir.Path, "f32");
+        var gguf = GgufReader.Open(file);
+        Assert.Equal("llama", gguf.Get<string>("tokenizer.ggml.model"));
+        Assert.False(gguf.Metadata.ContainsKey("tokenizer.ggml.merges"));
+        Assert.True(gguf.Get<bool>("tokenizer.ggml.add_bos_token"));
+        Assert.False(gguf.Get<bool>("tokenizer.ggml.add_eos_token"));
+        Assert.True(gguf.Get<bool>("tokenizer.ggml.add_space_prefix"));
+        Assert.Equal(1u, gguf.Get<uint>("tokenizer.ggml.bos_token_id"));
+        Assert.Equal(2u, gguf.Get<uint>("tokenizer.ggml.eos_token_id"));
+        Assert.Equal(0u, gguf.Get<uint>("tokenizer.ggml.unknown_token_id"));
+        var tokens = gguf.Get<string[]>("tokenizer.ggml.tokens");
+        var types = gguf.Get<int[]>("tokenizer.ggml.token_type");
+        Assert.Equal(32000, tokens.Length);
+        Assert.Equal(32000, gguf.Get<float[]>("tokenizer.ggml.scores").Length);
+
+        // llama.cpp's own conversion of the same vocabulary (its SPM vocab test file): same types; the pieces differ only
+        // where tokenizer.json spells U+00A0 pieces with plain spaces (4 pieces no input reaches, spaces being ▁).
+        var reference = GgufReader.Open(Path.Combine(RepoPaths.Fixtures, "vocab-tests", "ggml-vocab-llama-spm.gguf"));
+        var refTokens = reference.Get<string[]>("tokenizer.ggml.tokens");
+        var refTypes = reference.Get<int[]>("tokenizer.ggml.token_type");
+        int sameText = Enumerable.Range(0, 32000).Count(i => tokens[i] == refTokens[i]);
+        int sameType = Enumerable.Range(0, 32000).Count(i => types[i] == refTypes[i]);
+        output.WriteLine($"vs ggml-vocab-llama-spm.gguf: {sameText}/32000 pieces, {sameType}/32000 token types equal");
+        foreach (int i in Enumerable.Range(0, 32000).Where(i => tokens[i] != refTokens[i]))
+            output.WriteLine($"  piece {i}: ours {System.Text.Json.JsonSerializer.Serialize(tokens[i])}, llama.cpp's {System.Text.Json.JsonSerializer.Serialize(refTokens[i])}");
+        Assert.True(sameText >= 31996);
+        Assert.Equal(32000, sameType);
+
+        var tokenizer = Tokenizer.FromDirectory(model);
+        int[] prompt = tokenizer.Encode("The quick brown fox", addSpecialTokens: true);
+        const int steps = 8;
+        var results = RunLlama([(file, SentencePieceInputs, steps)], prompt);
+        for (int i = 0; i < SentencePieceInputs.Length; i++)
+        {
+            var ours = tokenizer.Encode(SentencePieceInputs[i], addSpecialTokens: false);
+            output.WriteLine($"{SentencePieceInputs[i].Replace("\n", "\\n")}: [{string.Join(",", ours)}]");
+            Assert.True(ours.SequenceEqual(results[0].Tokens[i]),
+                $"tokenization of {SentencePieceInputs[i].Replace("\n", "\\n")}: Scalpel [{string.Join(",", ours)}], llama.cpp [{string.Join(",", results[0].Tokens[i])}]");
+        }
+        using var m = DecoderModel.Load(model, new CpuBackend(), WeightPrecision.F32);
+        Assert.Equal(Greedy(m, prompt, steps), results[0].Generated);
+    }
+
+    [Fact]
+    public void HuggingFaceGgufParserReadsEveryExportedFileAsScalpelWroteIt()
+    {
+        using var dir = new TinyCheckpoint.TempDir();
+        string model = Path.Combine(dir.Path, "model"), adapter = Path.Combine(dir.Path, "adapter");
+        PipelineCheck.WriteTinyModel(model, seed: 7);
+        var files = new[] { "f32", "f16", "bf16", "q8_0", "q4_0" }.Select(t => Export(model, dir.Path, t)).ToList();
+        using (var m = DecoderModel.Load(model, new CpuBackend(), WeightPrecision.F32))
+        {
+            m.ApplyLora(new Scalpel.Adapters.LoraConfig { Rank = 4, Alpha = 8, TargetModules = ["all-linear"] }, seed: 2);
+            Scalpel.Adapters.PeftAdapter.Save(m, adapter);
+        }
+        foreach (var t in new[] { "f32", "f16" })
+        {
+            string file = Path.Combine(dir.Path, $"adapter-{t}.gguf");
+            Assert.Equal(0, Cli("export", "gguf-adapter", "--model", model, "--adapter", adapter, "--out", file, "--type", t).Code);
+            files.Add(file);
+        }
+        string spmDir = Path.Combine(dir.Path, "spm");
+        Directory.CreateDirectory(spmDir);
+        files.Add(Export(SentencePieceModel(dir.Path), spmDir, "f16"));
+
+        string scriptDir = Path.Combine(RepoPaths.Root, "tests", "oracles", "js");
+        if (!Directory.Exists(Path.Combine(scriptDir, "node_modules", "@huggingface", "gguf")))
+            throw new InvalidOperationException("@huggingface/gguf is missing: run ./run-tests (it runs npm install in tests/oracles/js)");
+        string outPath = Path.Combine(dir.Path, "parsed.json");
+        var psi = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = scriptDir };
+        psi.ArgumentList.Add(Path.Combine(scriptDir, "gguf_parse.mjs"));
+        psi.ArgumentList.Add(outPath);
+        foreach (var f in files) psi.ArgumentList.Add(f);
+        using (var p = Process.Start(psi)!)
+        {
+            var stdout = p.StandardOutput.ReadToEndAsync();
+            string err = p.StandardError.ReadToEnd();
+            Assert.True(p.WaitForExit(60_000), "gguf_parse.mjs ran over 60 s");
+            Assert.True(p.ExitCode == 0, $"gguf_parse.mjs failed: {err}");
+        }
+        var parsed = JsonNode.Parse(File.ReadAllText(outPath))!["files"]!.AsArray();
+        Assert.Equal(files.Count, parsed.Count);
+        for (int i = 0; i < files.Count; i++)
+        {
+            var ours = GgufReader.Open(files[i]);
+            var theirs = parsed[i]!;
+            var meta = theirs["metadata"]!.AsObject();
+            Assert.Equal(3, (int)theirs["version"]!);
+            foreach (var (key, value) in ours.Metadata)
+            {
+                Assert.True(meta.ContainsKey(key), $"{Path.GetFileName(files[i])}: @huggingface/gguf lacks {key}");
+                switch (value)
+                {
+                    case string v: Assert.Equal(v, (string)meta[key]!); break;
+                    case uint v: Assert.Equal(v, (uint)meta[key]!); break;
+                    case float v: Assert.Equal(v, (float)meta[key]!); break;
+                    case bool v: Assert.Equal(v, (bool)meta[key]!); break;
+                    case Array a: Assert.Equal(a.Length, (int)meta[key]!["length"]!); break;
+                }
+            }
+            var tensors = theirs["tensors"]!.AsArray();
+            Assert.Equal(ours.Tensors.Count, tensors.Count);
+            foreach (var (t, j) in ours.Tensors.Select((t, j) => (t, j)))
+            {
+                Assert.Equal(t.Name, (string)tensors[j]!["name"]!);
+                Assert.Equal(t.Shape.Reverse(), tensors[j]!["shape"]!.AsArray().Select(x => (long)x!));   // ggml order: ne0 first
+                Assert.Equal((int)t.Type, (int)tensors[j]!["dtype"]!);
+            }
+            output.WriteLine($"{Path.GetFileName(files[i])}: {ours.Metadata.Count} keys, {tensors.Count} tensors agree");
+        }
+    }
+
     private static int[] Greedy(DecoderModel m, int[] prompt, int steps)
     {
         var ids = prompt.ToList();
@@ -287,7 +476,10 @@ public class GgufExportTests(ITestOutputHelper output)
 
     private sealed record LlamaResult(int[][] Tokens, int[] Generated);
 
-    private static List<LlamaResult> RunLlama(IReadOnlyList<(string Path, string[] Tokenize, int Generate)> models, int[] prompt)
+    private static List<LlamaResult> RunLlama(IReadOnlyList<(string Path, string[] Tokenize, int Generate)> models, int[] prompt) =>
+        RunLlama(models.Select(m => (m.Path, (string?)null, m.Tokenize, m.Generate)).ToList(), prompt);
+
+    private static List<LlamaResult> RunLlama(IReadOnlyList<(string Path, string? Lora, string[] Tokenize, int Generate)> models, int[] prompt)
     {
         string scriptDir = Path.Combine(RepoPaths.Root, "tests", "oracles", "js");
         string package = Path.Combine(scriptDir, "node_modules", "node-llama-cpp");
@@ -302,6 +494,7 @@ public class GgufExportTests(ITestOutputHelper output)
                 ["models"] = new JsonArray(models.Select(m => (JsonNode)new JsonObject
                 {
                     ["path"] = m.Path,
+                    ["lora"] = m.Lora,
                     ["tokenize"] = new JsonArray(m.Tokenize.Select(s => (JsonNode)JsonValue.Create(s)!).ToArray()),
                     ["prompts"] = new JsonArray(new JsonArray(prompt.Select(i => (JsonNode)JsonValue.Create(i)).ToArray())),
                     ["generate"] = m.Generate,

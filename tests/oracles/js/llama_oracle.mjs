@@ -1,6 +1,6 @@
 // llama.cpp (through node-llama-cpp's prebuilt CPU binary, offline) as the oracle for Scalpel's GGUF export.
 // usage: node llama_oracle.mjs IN.json OUT.json
-//   IN:  {"models": [{"path": "model.gguf", "tokenize": ["text", ...], "prompts": [[ids], ...], "generate": N}, ...]}
+//   IN:  {"models": [{"path": "model.gguf", "lora": "adapter.gguf"?, "tokenize": ["text", ...], "prompts": [[ids], ...], "generate": N}, ...]}
 //   OUT: {"models": [{"tokens": [[ids], ...], "generated": [[ids], ...], "vocab": n, "bos": id|null, "eos": id|null}, ...]}
 // tokens = llama.cpp's tokenization of each text (special tokens parsed, nothing added); generated = N greedy
 // (temperature 0) tokens after each prompt, stopping at nothing. One process handles every model.
@@ -16,7 +16,7 @@ for (const m of job.models) {
   const result = { tokens: [], generated: [], bos: model.tokens.bos ?? null, eos: model.tokens.eos ?? null };
   for (const text of m.tokenize ?? []) result.tokens.push(Array.from(model.tokenize(text, true)));
   for (const prompt of m.prompts ?? []) {
-    const context = await model.createContext({ contextSize: 256, sequences: 1, threads: 2 });
+    const context = await model.createContext({ contextSize: 256, sequences: 1, threads: 2, ...(m.lora ? { lora: m.lora } : {}) });
     const sequence = context.getSequence();
     const generated = [];
     if (m.generate > 0) {

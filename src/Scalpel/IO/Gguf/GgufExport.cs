@@ -39,26 +39,7 @@ public static class GgufExport
         string arch = Architecture(spec);
         bool permute = arch == "llama";
         var gguf = new GgufWriter();
-        gguf.Add("general.architecture", arch);
-        gguf.Add("general.alignment", (uint)Gguf.DefaultAlignment);
-        gguf.Add("general.name", Path.GetFileName(Path.GetFullPath(modelDirectory).TrimEnd(Path.DirectorySeparatorChar)));
-        gguf.Add("general.file_type", FileType(type));
-        gguf.Add("general.quantization_version", 2u);
-        gguf.Add($"{arch}.context_length", (uint)spec.MaxPositions);
-        gguf.Add($"{arch}.embedding_length", (uint)spec.HiddenSize);
-        gguf.Add($"{arch}.block_count", (uint)spec.NumLayers);
-        gguf.Add($"{arch}.feed_forward_length", (uint)spec.IntermediateSize);
-        gguf.Add($"{arch}.attention.head_count", (uint)spec.NumHeads);
-        gguf.Add($"{arch}.attention.head_count_kv", (uint)spec.NumKvHeads);
-        if (spec.HeadDim * spec.NumHeads != spec.HiddenSize)
-        {
-            gguf.Add($"{arch}.attention.key_length", (uint)spec.HeadDim);
-            gguf.Add($"{arch}.attention.value_length", (uint)spec.HeadDim);
-        }
-        gguf.Add($"{arch}.attention.layer_norm_rms_epsilon", (float)spec.RmsNormEps);
-        gguf.Add($"{arch}.rope.freq_base", (float)spec.RopeTheta);
-        gguf.Add($"{arch}.rope.dimension_count", (uint)spec.HeadDim);
-        gguf.Add($"{arch}.vocab_size", (uint)spec.VocabSize);
+        AddArchitecture(gguf, spec, arch, modelDirectory, type);
         AddTokenizer(gguf, modelDirectory, spec);
 
         foreach (var t in MergedExport.MergedTensors(model))
@@ -82,6 +63,72 @@ public static class GgufExport
             gguf.AddTensor(new GgufTensor(name, shape, storeAs, values));
         }
         gguf.Write(outputFile);
+    }
+
+    /// <summary>general.* and the architecture's hyper-parameters, as convert_hf_to_gguf.py writes them (adapters too).</summary>
+    private static void AddArchitecture(GgufWriter gguf, ModelSpec spec, string arch, string modelDirectory, GgmlType type)
+    {
+        gguf.Add("general.architecture", arch);
+        gguf.Add("general.alignment", (uint)Gguf.DefaultAlignment);
+        gguf.Add("general.name", Path.GetFileName(Path.GetFullPath(modelDirectory).TrimEnd(Path.DirectorySeparatorChar)));
+        gguf.Add("general.file_type", FileType(type));
+        gguf.Add("general.quantization_version", 2u);
+        gguf.Add($"{arch}.context_length", (uint)spec.MaxPositions);
+        gguf.Add($"{arch}.embedding_length", (uint)spec.HiddenSize);
+        gguf.Add($"{arch}.block_count", (uint)spec.NumLayers);
+        gguf.Add($"{arch}.feed_forward_length", (uint)spec.IntermediateSize);
+        gguf.Add($"{arch}.attention.head_count", (uint)spec.NumHeads);
+        gguf.Add($"{arch}.attention.head_count_kv", (uint)spec.NumKvHeads);
+        if (spec.HeadDim * spec.NumHeads != spec.HiddenSize)
+        {
+            gguf.Add($"{arch}.attention.key_length", (uint)spec.HeadDim);
+            gguf.Add($"{arch}.attention.value_length", (uint)spec.HeadDim);
+        }
+        gguf.Add($"{arch}.attention.layer_norm_rms_epsilon", (float)spec.RmsNormEps);
+        gguf.Add($"{arch}.rope.freq_base", (float)spec.RopeTheta);
+        gguf.Add($"{arch}.rope.dimension_count", (uint)spec.HeadDim);
+        gguf.Add($"{arch}.vocab_size", (uint)spec.VocabSize);
+    }
+
+    /// <summary>
+    /// The model's LoRA adapter alone as a GGUF LoRA file, as llama.cpp's convert_lora_to_gguf.py writes it:
+    /// general.type "adapter", adapter.type "lora", adapter.lora.alpha, and per adapted linear
+    /// <c>blk.N.attn_q.weight.lora_a</c> [r, in] and <c>.lora_b</c> [out, r]. llama.cpp scales B·A by alpha/r, so an
+    /// rsLoRA adapter is written with alpha·√r. The Q/K row permutation acts on the output rows, i.e. on lora_b only.
+    /// </summary>
+    public static void WriteAdapter(DecoderModel model, string modelDirectory, string outputFile, GgmlType type)
+    {
+        var config = model.Lora ?? throw new GgufExportException("the model has no LoRA adapter to export");
+        if (type is not (GgmlType.F32 or GgmlType.F16 or GgmlType.BF16))
+            throw new GgufExportException($"a GGUF LoRA adapter is written as f32, f16 or bf16, not {type}");
+        var spec = model.Spec;
+        string arch = Architecture(spec);
+        bool permute = arch == "llama";
+        var gguf = new GgufWriter();
+        gguf.Add("general.type", "adapter");
+        AddArchitecture(gguf, spec, arch, modelDirectory, type);
+        gguf.Add("adapter.type", "lora");
+        gguf.Add("adapter.lora.alpha", config.UseRsLora ? config.Alpha * MathF.Sqrt(config.Rank) : config.Alpha);
+        foreach (var (module, a, b) in model.LoraModules)
+        {
+            string name = TensorName(module + ".weight", spec);
+            int[] aShape = a.Value.Shape.ToArray(), bShape = b.Value.Shape.ToArray();
+            int? heads = !permute ? null
+                : name.EndsWith("attn_q.weight", StringComparison.Ordinal) ? spec.NumHeads
+                : name.EndsWith("attn_k.weight", StringComparison.Ordinal) ? spec.NumKvHeads
+                : null;
+            gguf.AddTensor(new GgufTensor(name + ".lora_a", aShape.Select(d => (long)d).ToArray(), type, () => Download(model, a)));
+            gguf.AddTensor(new GgufTensor(name + ".lora_b", bShape.Select(d => (long)d).ToArray(), type, () =>
+                heads is int h ? PermuteRows(Download(model, b), h, bShape[0], bShape[1]) : Download(model, b)));
+        }
+        gguf.Write(outputFile);
+    }
+
+    private static float[] Download(DecoderModel model, Parameter p)
+    {
+        var values = new float[p.Value.Length];
+        model.Backend.Download(p.Value, values);
+        return values;
     }
 
     /// <summary>The GGUF architecture name, or a clear refusal.</summary>
@@ -168,8 +215,16 @@ public static class GgufExport
         using var doc = JsonDocument.Parse(File.ReadAllText(path));
         var root = doc.RootElement;
         var model = root.GetProperty("model");
-        if (!model.TryGetProperty("type", out var mt) || mt.GetString() != "BPE" || !IsByteLevel(root))
-            throw new GgufExportException($"{path}: GGUF export supports byte-level BPE tokenizers (GPT-2, Llama 3, Qwen2, SmolLM) only");
+        bool bpe = model.TryGetProperty("type", out var mt) && mt.GetString() == "BPE";
+        if (bpe && IsSentencePieceBpe(root, model))
+        {
+            AddSentencePieceTokenizer(gguf, root, model, tokenizer, spec);
+            AddSpecialIdsAndTemplate(gguf, tokenizer, spec, modelDirectory);
+            return;
+        }
+        if (!bpe || !IsByteLevel(root))
+            throw new GgufExportException($"{path}: GGUF export supports byte-level BPE tokenizers (GPT-2, Llama 3, Qwen2, SmolLM) " +
+                                          "and SentencePiece-style BPE with byte fallback (Llama 2, Mistral, Phi-3) only");
 
         int n = spec.VocabSize;
         var tokens = new string[n];
@@ -191,6 +246,11 @@ public static class GgufExport
         gguf.Add("tokenizer.ggml.tokens", tokens);
         gguf.Add("tokenizer.ggml.token_type", types);
         gguf.Add("tokenizer.ggml.merges", merges);
+        AddSpecialIdsAndTemplate(gguf, tokenizer, spec, modelDirectory);
+    }
+
+    private static void AddSpecialIdsAndTemplate(GgufWriter gguf, Tokenizer tokenizer, ModelSpec spec, string modelDirectory)
+    {
         int? bos = tokenizer.BosTokenId ?? spec.BosTokenId;
         int? eos = tokenizer.EosTokenId ?? (spec.EosTokenIds.Count > 0 ? spec.EosTokenIds[0] : null);
         if (bos is int b) gguf.Add("tokenizer.ggml.bos_token_id", (uint)b);
@@ -207,6 +267,82 @@ public static class GgufExport
         string jinja = Path.Combine(modelDirectory, "chat_template.jinja");
         if (template is null && File.Exists(jinja)) template = File.ReadAllText(jinja);
         if (template is not null) gguf.Add("tokenizer.chat_template", template);
+    }
+
+    /// <summary>A Llama 2 / Mistral / Phi-3 style tokenizer.json: BPE over ▁-marked pieces with byte fallback.</summary>
+    private static bool IsSentencePieceBpe(JsonElement root, JsonElement model) =>
+        model.TryGetProperty("byte_fallback", out var bf) && bf.ValueKind == JsonValueKind.True && !IsByteLevel(root);
+
+    /// <summary>
+    /// tokenizer.ggml.model "llama" (llama.cpp's SentencePiece tokenizer): the pieces as they are (with ▁), token
+    /// types (NORMAL 1, UNKNOWN 2, CONTROL 3, USER_DEFINED 4, BYTE 6 for &lt;0xNN&gt;) and scores. llama.cpp merges
+    /// the adjacent pair whose joined piece scores highest, so a piece scores −(rank of the first merge that makes it):
+    /// the same priority order as the HF merges. Pieces no merge makes (characters, bytes) score 0, added tokens −1000
+    /// as convert_hf_to_gguf.py writes them.
+    /// </summary>
+    private static void AddSentencePieceTokenizer(GgufWriter gguf, JsonElement root, JsonElement model, Tokenizer tokenizer, ModelSpec spec)
+    {
+        bool prefix = false, replacesSpaces = false;
+        if (root.TryGetProperty("normalizer", out var norm) && norm.ValueKind == JsonValueKind.Object)
+        {
+            var parts = norm.GetProperty("type").GetString() == "Sequence" ? norm.GetProperty("normalizers").EnumerateArray().ToList() : [norm];
+            foreach (var p in parts)
+            {
+                string? t = p.GetProperty("type").GetString();
+                if (t == "Prepend" && p.GetProperty("prepend").GetString() == "\u2581") prefix = true;
+                else if (t == "Replace" && p.GetProperty("content").GetString() == "\u2581") replacesSpaces = true;
+                else throw new GgufExportException($"tokenizer.json normalizer step {t} has no llama.cpp SentencePiece equivalent");
+            }
+        }
+        if (root.TryGetProperty("pre_tokenizer", out var pre) && pre.ValueKind == JsonValueKind.Object)
+        {
+            if (pre.GetProperty("type").GetString() != "Metaspace")
+                throw new GgufExportException($"tokenizer.json pre-tokenizer {pre.GetProperty("type").GetString()} has no llama.cpp SentencePiece equivalent");
+            replacesSpaces = true;
+            string scheme = pre.TryGetProperty("prepend_scheme", out var ps) ? ps.GetString() ?? "always"
+                : pre.TryGetProperty("add_prefix_space", out var aps) && aps.ValueKind == JsonValueKind.False ? "never" : "always";
+            if (pre.TryGetProperty("split", out var sp) && sp.ValueKind == JsonValueKind.True)
+                throw new GgufExportException("tokenizer.json Metaspace with split=true has no llama.cpp SentencePiece equivalent");
+            prefix = scheme != "never";
+        }
+        if (!replacesSpaces)
+            throw new GgufExportException("tokenizer.json does not map spaces to ▁; llama.cpp's SentencePiece tokenizer would split differently");
+
+        var rank = new Dictionary<string, int>(StringComparer.Ordinal);
+        int r = 0;
+        foreach (var m in model.GetProperty("merges").EnumerateArray())
+        {
+            string joined = m.ValueKind == JsonValueKind.Array ? m[0].GetString() + m[1].GetString() : m.GetString()!.Replace(" ", "");
+            rank.TryAdd(joined, r++);
+        }
+        int? unk = model.TryGetProperty("unk_token", out var u) && u.ValueKind == JsonValueKind.String ? tokenizer.TokenToId(u.GetString()!) : null;
+        var added = tokenizer.Config.AddedTokens.ToDictionary(t => t.Id);
+        int n = spec.VocabSize;
+        var tokens = new string[n];
+        var types = new int[n];
+        var scores = new float[n];
+        for (int id = 0; id < n; id++)
+        {
+            string? text = tokenizer.IdToToken(id);
+            if (text is null) { tokens[id] = $"[PAD{id}]"; types[id] = 5; scores[id] = -1000; continue; }
+            tokens[id] = text;
+            if (id == unk) { types[id] = 2; continue; }
+            if (added.TryGetValue(id, out var a) || tokenizer.IsSpecial(id))
+            {
+                types[id] = (a?.Special ?? false) || tokenizer.IsSpecial(id) ? 3 : 4;
+                scores[id] = -1000;
+                continue;
+            }
+            if (text.Length == 6 && text.StartsWith("<0x", StringComparison.Ordinal) && text[5] == '>') { types[id] = 6; continue; }
+            types[id] = 1;
+            if (rank.TryGetValue(text, out int k)) scores[id] = -k;
+        }
+        gguf.Add("tokenizer.ggml.model", "llama");
+        gguf.Add("tokenizer.ggml.tokens", tokens);
+        gguf.Add("tokenizer.ggml.scores", scores);
+        gguf.Add("tokenizer.ggml.token_type", types);
+        gguf.Add("tokenizer.ggml.add_space_prefix", prefix);
+        if (unk is int uid) gguf.Add("tokenizer.ggml.unknown_token_id", (uint)uid);
     }
 
     private static bool IsByteLevel(JsonElement root) =>
