@@ -1,3 +1,4 @@
+using Scalpel.Data.Rendering;
 using Scalpel.Adapters;
 using Scalpel.Models;
 
@@ -117,10 +118,10 @@ public sealed record DataSection
     public required string Train { get; init; }
     public string? Validation { get; init; }
     public DataFormat Format { get; init; } = DataFormat.Auto;
-    public TrainOn TrainOn { get; init; } = TrainOn.Assistant;
+    public LossScope TrainOn { get; init; } = LossScope.Assistant;
     /// <summary>Longest sequence in tokens.</summary>
     public int MaxLength { get; init; } = 2048;
-    public Truncation Truncation { get; init; } = Truncation.Drop;
+    public TruncationPolicy Truncation { get; init; } = TruncationPolicy.Drop;
     public bool Packing { get; init; } = true;
     /// <summary>Fraction of the training file held out for validation when <see cref="Validation"/> is not set.</summary>
     public double ValidationSplit { get; init; }

@@ -1,3 +1,4 @@
+using Scalpel.Data.Rendering;
 using Scalpel.Models;
 
 namespace Scalpel.Training.Config;
@@ -8,11 +9,20 @@ public enum TrainingMethod { Lora, Full }
 /// <summary>The dataset file's layout (<c>data.format</c>); <see cref="Auto"/> lets the data layer detect it.</summary>
 public enum DataFormat { Auto, Chat, Alpaca, ShareGpt, PromptCompletion, Text, Preference }
 
-/// <summary>Which tokens carry loss (<c>data.train_on</c>).</summary>
-public enum TrainOn { Assistant, All, LastAssistant }
-
-/// <summary>What happens to an example longer than <c>data.max_length</c> (<c>data.truncation</c>).</summary>
-public enum Truncation { Drop, TruncatePromptLeft, TruncateAnswer }
+public static class DataFormatExtensions
+{
+    /// <summary>The format to tell the dataset reader, or null to let it detect the format.</summary>
+    public static Scalpel.Data.DataFormat? ToReaderFormat(this DataFormat format) => format switch
+    {
+        DataFormat.Chat => Scalpel.Data.DataFormat.OpenAiChat,
+        DataFormat.Alpaca => Scalpel.Data.DataFormat.Alpaca,
+        DataFormat.ShareGpt => Scalpel.Data.DataFormat.ShareGpt,
+        DataFormat.PromptCompletion => Scalpel.Data.DataFormat.PromptCompletion,
+        DataFormat.Text => Scalpel.Data.DataFormat.Text,
+        DataFormat.Preference => Scalpel.Data.DataFormat.OpenAiPreference,
+        _ => null,
+    };
+}
 
 /// <summary>Learning-rate shape after warmup (<c>training.schedule</c>).</summary>
 public enum LrScheduleKind { Cosine, Linear, Constant }
@@ -32,10 +42,10 @@ public static class TrainConfigNames
         ("auto", DataFormat.Auto), ("chat", DataFormat.Chat), ("alpaca", DataFormat.Alpaca), ("sharegpt", DataFormat.ShareGpt),
         ("prompt_completion", DataFormat.PromptCompletion), ("text", DataFormat.Text), ("preference", DataFormat.Preference),
     ];
-    internal static readonly (string Name, TrainOn Value)[] TrainOnValues =
-        [("assistant", TrainOn.Assistant), ("all", TrainOn.All), ("last_assistant", TrainOn.LastAssistant)];
-    internal static readonly (string Name, Truncation Value)[] TruncationValues =
-        [("drop", Truncation.Drop), ("truncate_prompt_left", Truncation.TruncatePromptLeft), ("truncate_answer", Truncation.TruncateAnswer)];
+    internal static readonly (string Name, LossScope Value)[] TrainOnValues =
+        [("assistant", LossScope.Assistant), ("all", LossScope.All), ("last_assistant", LossScope.LastAssistant)];
+    internal static readonly (string Name, TruncationPolicy Value)[] TruncationValues =
+        [("drop", TruncationPolicy.Drop), ("truncate_prompt_left", TruncationPolicy.TruncatePromptLeft), ("truncate_answer", TruncationPolicy.TruncateAnswer)];
     internal static readonly (string Name, LrScheduleKind Value)[] Schedule =
         [("cosine", LrScheduleKind.Cosine), ("linear", LrScheduleKind.Linear), ("constant", LrScheduleKind.Constant)];
     internal static readonly (string Name, EarlyStoppingMetric Value)[] Metric =
@@ -48,8 +58,8 @@ public static class TrainConfigNames
     public static string Name(WeightPrecision v) => NameOf(Precision, v);
     public static string Name(TrainingMethod v) => NameOf(Method, v);
     public static string Name(DataFormat v) => NameOf(Format, v);
-    public static string Name(TrainOn v) => NameOf(TrainOnValues, v);
-    public static string Name(Truncation v) => NameOf(TruncationValues, v);
+    public static string Name(LossScope v) => NameOf(TrainOnValues, v);
+    public static string Name(TruncationPolicy v) => NameOf(TruncationValues, v);
     public static string Name(LrScheduleKind v) => NameOf(Schedule, v);
     public static string Name(EarlyStoppingMetric v) => NameOf(Metric, v);
 

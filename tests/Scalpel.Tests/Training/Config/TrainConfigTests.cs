@@ -1,3 +1,4 @@
+using Scalpel.Data.Rendering;
 using Scalpel.Models;
 using Scalpel.Training.Config;
 using Xunit;
@@ -33,9 +34,9 @@ public class TrainConfigTests
         Assert.Equal(WeightPrecision.Auto, c.Model.Precision);
         Assert.Null(c.Data.Validation);
         Assert.Equal(DataFormat.Auto, c.Data.Format);
-        Assert.Equal(TrainOn.Assistant, c.Data.TrainOn);
+        Assert.Equal(LossScope.Assistant, c.Data.TrainOn);
         Assert.Equal(2048, c.Data.MaxLength);
-        Assert.Equal(Truncation.Drop, c.Data.Truncation);
+        Assert.Equal(TruncationPolicy.Drop, c.Data.Truncation);
         Assert.True(c.Data.Packing);
         Assert.Equal(0, c.Data.ValidationSplit);
         Assert.Equal(TrainingMethod.Lora, c.Method);
@@ -120,9 +121,9 @@ public class TrainConfigTests
         Assert.Equal(WeightPrecision.BF16, c.Model.Precision);
         Assert.Equal(Path.GetFullPath("/data/val.jsonl"), c.Data.Validation);
         Assert.Equal(DataFormat.PromptCompletion, c.Data.Format);
-        Assert.Equal(TrainOn.LastAssistant, c.Data.TrainOn);
+        Assert.Equal(LossScope.LastAssistant, c.Data.TrainOn);
         Assert.Equal(512, c.Data.MaxLength);
-        Assert.Equal(Truncation.TruncatePromptLeft, c.Data.Truncation);
+        Assert.Equal(TruncationPolicy.TruncatePromptLeft, c.Data.Truncation);
         Assert.False(c.Data.Packing);
         Assert.Equal(TrainingMethod.Full, c.Method);
         Assert.Equal(new LoraSection { Rank = 16, Alpha = 32.5, Dropout = 0, TargetModules = ["all-linear"], UseRslora = true }, c.Lora);
