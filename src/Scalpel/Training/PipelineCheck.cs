@@ -37,6 +37,14 @@ public static class PipelineCheck
     ];
     private const string Instruction = "Which class";
 
+    /// <summary>A tiny Llama-style model: 2 layers, hidden 64, grouped-query attention (4 heads, 2 kv heads).</summary>
+    public static ModelSpec TinySpec(int vocab = 128) => new()
+    {
+        Architecture = "LlamaForCausalLM", ModelType = "llama",
+        HiddenSize = 64, IntermediateSize = 128, NumLayers = 2, NumHeads = 4, NumKvHeads = 2, HeadDim = 16,
+        VocabSize = vocab, MaxPositions = 64, RmsNormEps = 1e-5, RopeTheta = 10000,
+    };
+
     public static PipelineCheckReport Run(string exampleConfig, string workDirectory, IProgress<FineTuneProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
@@ -64,21 +72,7 @@ public static class PipelineCheck
         var examples = DatasetReader.ReadExamples(dataPath).Select(e => renderer.Render(e, stats)).OfType<RenderedExample>().ToList();
         using var m = DecoderModel.Load(modelDir, new CpuBackend());
         if (adapter is not null) Adapters.PeftAdapter.Load(m, adapter);
-        int correct = 0;
-        foreach (var chunk in examples.Chunk(64))
-        {
-            var batch = TokenBatch.Pack(chunk.Select(e => (e.Ids, e.LossMask)).ToList());
-            var rows = Enumerable.Range(0, batch.Count).Where(i => batch.Targets[i] != TokenBatch.IgnoreIndex).ToArray();
-            var logits = m.Logits(batch, rows);
-            var wrongSegments = new HashSet<int>();
-            for (int k = 0; k < rows.Length; k++)
-            {
-                var row = logits.AsSpan(k * m.Spec.VocabSize, m.Spec.VocabSize);
-                if (System.Numerics.Tensors.TensorPrimitives.IndexOfMax(row) != batch.Targets[rows[k]]) wrongSegments.Add(batch.SegmentStart[rows[k]]);
-            }
-            correct += chunk.Length - wrongSegments.Count;
-        }
-        return examples.Count == 0 ? 0 : (double)correct / examples.Count;
+        return FineTuneRecipe.Evaluate(m, examples, batchSize: 64).ExactMatch;
     }
 
     private static void WriteData(string path, int count, int seed)
@@ -166,7 +160,7 @@ public static class PipelineCheck
                                 "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}",
         }.ToJsonString(options));
 
-        var spec = KeywordTask.TinySpec(vocab: tokens.Count) with { MaxPositions = 128, EosTokenIds = [(int)vocab["<|im_end|>"]!], BosTokenId = null };
+        var spec = TinySpec(vocab: tokens.Count) with { MaxPositions = 128, EosTokenIds = [(int)vocab["<|im_end|>"]!] };
         RandomCheckpoint.Write(spec, directory, seed);
     }
 

@@ -8,6 +8,7 @@ using Scalpel.Models;
 using Scalpel.Tests.Models;
 using Scalpel.Tests.Oracles;
 using Scalpel.Text;
+using Scalpel.Tests.Training;
 using Scalpel.Training;
 using Xunit;
 using Xunit.Abstractions;

@@ -24,6 +24,9 @@ public sealed record FineTuneProgress(int Step, int TotalSteps, int Epoch, doubl
 public sealed record FineTuneResult(string RunDirectory, RunStatus Status, int Steps, int? BestStep, double? BestValLoss, string StopReason,
     string OutputPath);
 
+/// <summary>What <see cref="FineTuneRecipe.Evaluate"/> measured on a set of rendered examples.</summary>
+public readonly record struct EvaluationResult(double Loss, double TokenAccuracy, double ExactMatch);
+
 /// <summary>A run that cannot start or had to stop; the message says why and what to do.</summary>
 public sealed class FineTuneException(string message) : Exception(message);
 
@@ -52,18 +55,8 @@ public static class FineTuneRecipe
 
         // ── data ──
         var tokenizer = Tokenizer.FromDirectory(config.Model.Path);
-        var renderOptions = new RenderOptions
-        {
-            MaxLength = config.Data.MaxLength,
-            TrainOn = config.Data.TrainOn switch { TrainOn.All => LossScope.All, TrainOn.LastAssistant => LossScope.LastAssistant, _ => LossScope.Assistant },
-            Truncation = config.Data.Truncation switch
-            {
-                Truncation.TruncatePromptLeft => TruncationPolicy.TruncatePromptLeft,
-                Truncation.TruncateAnswer => TruncationPolicy.TruncateAnswer,
-                _ => TruncationPolicy.Drop,
-            },
-        };
-        var readOptions = new DatasetReadOptions { Format = DataFormatOf(config.Data.Format) };
+        var renderOptions = new RenderOptions { MaxLength = config.Data.MaxLength, TrainOn = config.Data.TrainOn, Truncation = config.Data.Truncation };
+        var readOptions = new DatasetReadOptions { Format = config.Data.Format.ToReaderFormat() };
         var trainExamples = DatasetReader.ReadExamples(config.Data.Train, readOptions).ToList();
         var validationExamples = config.Data.Validation is { } v ? DatasetReader.ReadExamples(v, readOptions).ToList() : [];
         if (config.Data.Validation is null && config.Data.ValidationSplit > 0)
@@ -161,7 +154,7 @@ public static class FineTuneRecipe
         bool Validate()
         {
             if (validation.Count == 0) return false;
-            var (loss, accuracy) = Evaluate(model, validation, t.BatchSize ?? 8);
+            var (loss, accuracy, _) = Evaluate(model, validation, t.BatchSize ?? 8);
             metrics.Write(w => { w.WriteString("type", "val"); w.WriteNumber("step", trainer.Step); w.WriteNumber("val_loss", loss); w.WriteNumber("val_accuracy", accuracy); });
             progress?.Report(new FineTuneProgress(trainer.Step, totalSteps, epoch, null, loss, accuracy, 0, 0, TimeSpan.FromSeconds(Elapsed())));
             bool best = early.Observe(trainer.Step, higherIsBetter ? accuracy : loss);
@@ -256,44 +249,46 @@ public static class FineTuneRecipe
         return new FineTuneResult(runDir, status, trainer.Step, bestStep, bestValLoss, stopReason, output);
     }
 
-    /// <summary>Validation loss (token-weighted mean) and mean token accuracy (arg-max equals the target).</summary>
-    public static (double Loss, double Accuracy) Evaluate(DecoderModel model, IReadOnlyList<RenderedExample> examples, int batchSize)
+    /// <summary>
+    /// Validation loss (token-weighted mean), mean token accuracy (arg-max equals the target) and exact match (every
+    /// trained token of an example is the arg-max: what greedy decoding would reproduce), from one forward pass per
+    /// batch: the loss is taken from the same logits the accuracies read.
+    /// </summary>
+    public static EvaluationResult Evaluate(DecoderModel model, IReadOnlyList<RenderedExample> examples, int batchSize)
     {
-        double lossSum = 0, weight = 0;
+        double lossSum = 0, weightSum = 0;
         long correct = 0, counted = 0;
+        int exact = 0;
+        int vocab = model.Spec.VocabSize;
         for (int start = 0; start < examples.Count; start += batchSize)
         {
             var indices = Enumerable.Range(start, Math.Min(batchSize, examples.Count - start)).ToArray();
             var batch = BatchPlanner.ToBatch(examples, indices);
             var rows = Enumerable.Range(0, batch.Count).Where(i => batch.Targets[i] != TokenBatch.IgnoreIndex).ToArray();
-            if (rows.Length == 0) continue;
-            var logits = model.Logits(batch, rows);
-            var r = model.Loss(batch);
-            lossSum += r.LossSum;
-            weight += r.WeightSum;
-            int vocab = model.Spec.VocabSize;
-            for (int k = 0; k < rows.Length; k++)
+            var wrongExamples = new HashSet<int>();   // keyed by each example's first token (its segment start)
+            if (rows.Length > 0)
             {
-                var row = logits.AsSpan(k * vocab, vocab);
-                int best = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(row);
-                if (best == batch.Targets[rows[k]]) correct++;
-                counted++;
+                var logits = model.Logits(batch, rows);
+                for (int k = 0; k < rows.Length; k++)
+                {
+                    var row = logits.AsSpan(k * vocab, vocab);
+                    int target = batch.Targets[rows[k]];
+                    float max = System.Numerics.Tensors.TensorPrimitives.Max(row);
+                    double sum = 0;
+                    foreach (float x in row) sum += Math.Exp(x - max);
+                    double weight = batch.Weights?[rows[k]] ?? 1.0;
+                    lossSum += weight * (max + Math.Log(sum) - row[target]);
+                    weightSum += weight;
+                    if (System.Numerics.Tensors.TensorPrimitives.IndexOfMax(row) == target) correct++;
+                    else wrongExamples.Add(batch.SegmentStart[rows[k]]);
+                    counted++;
+                }
             }
+            exact += indices.Length - wrongExamples.Count;
         }
-        return (weight > 0 ? lossSum / weight : double.NaN, counted > 0 ? (double)correct / counted : double.NaN);
+        return new EvaluationResult(weightSum > 0 ? lossSum / weightSum : double.NaN, counted > 0 ? (double)correct / counted : double.NaN,
+            examples.Count > 0 ? (double)exact / examples.Count : double.NaN);
     }
-
-    private static Scalpel.Data.DataFormat? DataFormatOf(Config.DataFormat format) => format switch
-    {
-        Config.DataFormat.Auto => null,
-        Config.DataFormat.Chat => Scalpel.Data.DataFormat.OpenAiChat,
-        Config.DataFormat.Alpaca => Scalpel.Data.DataFormat.Alpaca,
-        Config.DataFormat.ShareGpt => Scalpel.Data.DataFormat.ShareGpt,
-        Config.DataFormat.PromptCompletion => Scalpel.Data.DataFormat.PromptCompletion,
-        Config.DataFormat.Text => Scalpel.Data.DataFormat.Text,
-        Config.DataFormat.Preference => Scalpel.Data.DataFormat.OpenAiPreference,
-        _ => null,
-    };
 
     private static string DataSummary(TrainConfig config, int trainExamples, int validationExamples, RenderStats train, RenderStats validation)
     {

@@ -3,7 +3,9 @@ using Scalpel.Backends;
 using Scalpel.Backends.Cpu;
 using Scalpel.Models;
 
-namespace Scalpel.Training;
+using Scalpel.Training;
+
+namespace Scalpel.Tests.Training;
 
 /// <summary>One classification example: the token sequence ends with the label token; only that token carries loss.</summary>
 public sealed record LabeledSequence(int[] Ids, bool[] LossMask, int LabelToken);
@@ -31,13 +33,8 @@ public sealed class KeywordTask
 
     public int VocabSize { get; }
 
-    /// <summary>A tiny Llama-style model for the task (random weights are written by <see cref="RandomCheckpoint"/>).</summary>
-    public static ModelSpec TinySpec(int vocab = 128) => new()
-    {
-        Architecture = "LlamaForCausalLM", ModelType = "llama",
-        HiddenSize = 64, IntermediateSize = 128, NumLayers = 2, NumHeads = 4, NumKvHeads = 2, HeadDim = 16,
-        VocabSize = vocab, MaxPositions = 64, RmsNormEps = 1e-5, RopeTheta = 10000, BosTokenId = Bos,
-    };
+    /// <summary>The tiny Llama-style model the task trains (random weights are written by <see cref="RandomCheckpoint"/>).</summary>
+    public static ModelSpec TinySpec(int vocab = 128) => PipelineCheck.TinySpec(vocab) with { BosTokenId = Bos };
 
     public List<LabeledSequence> Generate(int count, Random rng)
     {
