@@ -72,8 +72,8 @@ public interface IBackend : IDisposable
         float gradScale, Tensor? dHidden, Tensor? dWeight);
 
     /// <summary>
-    /// Inverted dropout with a counter-based mask: element i is kept iff hash(seed, i) ≥ p, and kept values are
-    /// scaled by 1/(1−p). The same seed gives the same mask, so backward re-applies it to the gradient.
+    /// Inverted dropout with a counter-based mask (<see cref="Cpu.Kernels.Dropout"/>): element i is kept iff
+    /// hash(seed, i) ≥ p, and kept values are scaled by 1/(1−p). The same seed gives the same mask, so backward re-applies it to the gradient.
     /// destination and source may be the same tensor.
     /// </summary>
     void Dropout(Tensor destination, Tensor source, float p, ulong seed);

@@ -255,16 +255,7 @@ public sealed class CpuBackend : IBackend
     {
         SameLength(destination, source);
         if (p <= 0f) { if (!ReferenceEquals(destination, source)) Copy(destination, source); return; }
-        var src = F(source);
-        var dst = F(destination);
-        float keepScale = 1f / (1f - p);
-        // Threshold on the top 24 bits of a SplitMix64 hash of (seed, index): a mask any backend can regenerate.
-        uint threshold = (uint)Math.Round(p * (1 << 24));
-        for (int i = 0; i < src.Length; i++)
-        {
-            uint r = (uint)(SplitMix64(seed + (ulong)i) >> 40);
-            dst[i] = r >= threshold ? src[i] * keepScale : 0f;
-        }
+        Kernels.Dropout.Apply(F(source), F(destination), p, seed);
     }
 
     internal static ulong SplitMix64(ulong x)
