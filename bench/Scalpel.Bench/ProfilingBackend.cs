@@ -58,6 +58,17 @@ public sealed class ProfilingBackend(IBackend inner) : IBackend
         var r = rows.ToArray();
         Time("GatherRows", () => inner.GatherRows(destination, source, r));
     }
+    public void ScatterRows(Tensor destination, Tensor source, ReadOnlySpan<int> rows)
+    {
+        var r = rows.ToArray();
+        Time("ScatterRows", () => inner.ScatterRows(destination, source, r));
+    }
+    public void CachedAttentionForward(Tensor q, Tensor kCache, Tensor vCache, ReadOnlySpan<int> keyStart, ReadOnlySpan<int> keyEnd,
+        int qHeads, int kvHeads, int headDim, float scale, Tensor output)
+    {
+        var (s, e) = (keyStart.ToArray(), keyEnd.ToArray());
+        Time("CachedAttentionForward", () => inner.CachedAttentionForward(q, kCache, vCache, s, e, qHeads, kvHeads, headDim, scale, output));
+    }
     public void Zero(Tensor tensor) => Time("Zero", () => inner.Zero(tensor));
     public void Copy(Tensor destination, Tensor source) => Time("Copy", () => inner.Copy(destination, source));
     public void AddScaled(Tensor destination, Tensor source, float alpha = 1) => Time("AddScaled", () => inner.AddScaled(destination, source, alpha));

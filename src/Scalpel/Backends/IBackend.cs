@@ -27,6 +27,9 @@ public interface IBackend : IDisposable
     /// <summary>destination[i, :] = source[rows[i], :]</summary>
     void GatherRows(Tensor destination, Tensor source, ReadOnlySpan<int> rows);
 
+    /// <summary>destination[rows[i], :] = source[i, :] (e.g. new K/V rows into a KV cache)</summary>
+    void ScatterRows(Tensor destination, Tensor source, ReadOnlySpan<int> rows);
+
     void Zero(Tensor tensor);
     void Copy(Tensor destination, Tensor source);
     /// <summary>destination += alpha · source</summary>
@@ -56,6 +59,13 @@ public interface IBackend : IDisposable
         float scale, int slidingWindow, Tensor output, Tensor lse);
     void AttentionBackward(Tensor dOutput, Tensor q, Tensor k, Tensor v, Tensor output, Tensor lse, ReadOnlySpan<int> segmentStart,
         int qHeads, int kvHeads, int headDim, float scale, int slidingWindow, Tensor dq, Tensor dk, Tensor dv);
+
+    /// <summary>
+    /// Attention of new query tokens over a KV cache (see <see cref="CachedAttention"/>): query t attends to the cache
+    /// rows [keyStart[t], keyEnd[t]). Forward only.
+    /// </summary>
+    void CachedAttentionForward(Tensor q, Tensor kCache, Tensor vCache, ReadOnlySpan<int> keyStart, ReadOnlySpan<int> keyEnd,
+        int qHeads, int kvHeads, int headDim, float scale, Tensor output);
 
     void GatedActivationForward(Activation activation, Tensor gate, Tensor up, Tensor output);
     void GatedActivationBackward(Activation activation, Tensor dOutput, Tensor gate, Tensor up, Tensor dGate, Tensor dUp);

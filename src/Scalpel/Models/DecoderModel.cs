@@ -21,12 +21,14 @@ public enum WeightPrecision
 /// backward needs and an explicit backward that walks the blocks in reverse — no autograd graph. Architecture
 /// differences are flags in <see cref="ModelSpec"/>. All tensor work goes through <see cref="IBackend"/>.
 /// </summary>
-public sealed class DecoderModel : IDisposable
+public sealed partial class DecoderModel : IDisposable
 {
     private readonly Workspace _ws;
     private readonly RopeTable _rope;
     private readonly List<Parameter> _parameters = [];
     private ulong _forwardCount;
+    /// <summary>Whether the forward in progress trains (LoRA dropout on) or evaluates (dropout off, as PyTorch's eval()).</summary>
+    private bool _training;
 
     private DecoderModel(ModelSpec spec, IBackend backend, Parameter embed, Block[] blocks, Parameter finalNorm, Parameter lmHead)
     {
@@ -237,6 +239,9 @@ public sealed class DecoderModel : IDisposable
     private ulong Seed(int layer, int linear) =>
         CpuBackend.SplitMix64(DropoutSeed ^ (_forwardCount << 24) ^ ((ulong)layer << 8) ^ (ulong)linear);
 
+    /// <summary>The dropout seed of a forward linear: none when evaluating.</summary>
+    private ulong? ForwardSeed(int layer, int linear) => _training ? Seed(layer, linear) : null;
+
     /// <summary>Residual stream entering each block and leaving the last: Residual(l) is [T, hidden].</summary>
     private Tensor Residual(int index, int tokens) => _ws.Rows($"R{index}.", tokens, Spec.HiddenSize);
 
@@ -249,27 +254,27 @@ public sealed class DecoderModel : IDisposable
         be.RmsNormForward(x, b.InputNorm.Value, s.NormWeightOffset, eps, a.H1, a.Rstd1);
         if (s.QkNorm)
         {
-            b.Q.Forward(be, _ws, a.H1, a.QPre!, a.LoraHidden[0], Seed(layer, 0));
-            b.K.Forward(be, _ws, a.H1, a.KPre!, a.LoraHidden[1], Seed(layer, 1));
+            b.Q.Forward(be, _ws, a.H1, a.QPre!, a.LoraHidden[0], ForwardSeed(layer, 0));
+            b.K.Forward(be, _ws, a.H1, a.KPre!, a.LoraHidden[1], ForwardSeed(layer, 1));
             be.RmsNormForward(HeadRows(a.QPre!, s.NumHeads), b.QNorm!.Value, s.NormWeightOffset, eps, HeadRows(a.Q, s.NumHeads), a.RstdQ!);
             be.RmsNormForward(HeadRows(a.KPre!, s.NumKvHeads), b.KNorm!.Value, s.NormWeightOffset, eps, HeadRows(a.K, s.NumKvHeads), a.RstdK!);
         }
         else
         {
-            b.Q.Forward(be, _ws, a.H1, a.Q, a.LoraHidden[0], Seed(layer, 0));
-            b.K.Forward(be, _ws, a.H1, a.K, a.LoraHidden[1], Seed(layer, 1));
+            b.Q.Forward(be, _ws, a.H1, a.Q, a.LoraHidden[0], ForwardSeed(layer, 0));
+            b.K.Forward(be, _ws, a.H1, a.K, a.LoraHidden[1], ForwardSeed(layer, 1));
         }
-        b.V.Forward(be, _ws, a.H1, a.V, a.LoraHidden[2], Seed(layer, 2));
+        b.V.Forward(be, _ws, a.H1, a.V, a.LoraHidden[2], ForwardSeed(layer, 2));
         be.RopeForward(a.Q, s.NumHeads, s.HeadDim, batch.Positions, _rope);
         be.RopeForward(a.K, s.NumKvHeads, s.HeadDim, batch.Positions, _rope);
         be.AttentionForward(a.Q, a.K, a.V, batch.SegmentStart, s.NumHeads, s.NumKvHeads, s.HeadDim, AttentionScale, s.SlidingWindow, a.Attn, a.Lse);
-        b.O.Forward(be, _ws, a.Attn, a.XMid, a.LoraHidden[3], Seed(layer, 3));
+        b.O.Forward(be, _ws, a.Attn, a.XMid, a.LoraHidden[3], ForwardSeed(layer, 3));
         be.AddScaled(a.XMid, x);                                                   // x_mid = x + o_proj(attn)
         be.RmsNormForward(a.XMid, b.PostNorm.Value, s.NormWeightOffset, eps, a.H2, a.Rstd2);
-        b.Gate.Forward(be, _ws, a.H2, a.Gate, a.LoraHidden[4], Seed(layer, 4));
-        b.Up.Forward(be, _ws, a.H2, a.Up, a.LoraHidden[5], Seed(layer, 5));
+        b.Gate.Forward(be, _ws, a.H2, a.Gate, a.LoraHidden[4], ForwardSeed(layer, 4));
+        b.Up.Forward(be, _ws, a.H2, a.Up, a.LoraHidden[5], ForwardSeed(layer, 5));
         be.GatedActivationForward(s.Activation, a.Gate, a.Up, a.Act);
-        b.Down.Forward(be, _ws, a.Act, output, a.LoraHidden[6], Seed(layer, 6));
+        b.Down.Forward(be, _ws, a.Act, output, a.LoraHidden[6], ForwardSeed(layer, 6));
         be.AddScaled(output, a.XMid);                                              // out = x_mid + down(act)
     }
 
@@ -279,9 +284,10 @@ public sealed class DecoderModel : IDisposable
     private float AttentionScale => 1f / MathF.Sqrt(Spec.HeadDim);
 
     /// <summary>Runs embeddings and every block; returns the final-norm hidden states [T, hidden].</summary>
-    private Tensor ForwardHidden(TokenBatch batch)
+    private Tensor ForwardHidden(TokenBatch batch, bool training)
     {
         _forwardCount++;
+        _training = training;
         int tokens = batch.Count;
         var be = Backend;
         var x0 = Residual(0, tokens);
@@ -295,17 +301,20 @@ public sealed class DecoderModel : IDisposable
         return hN;
     }
 
-    /// <summary>Loss of a batch without gradients.</summary>
-    public CrossEntropyResult Loss(TokenBatch batch)
+    /// <summary>
+    /// Loss of a batch without gradients; in evaluation mode (no LoRA dropout) unless <paramref name="training"/>,
+    /// which draws the same dropout masks a <see cref="ForwardBackward"/> at this forward count would.
+    /// </summary>
+    public CrossEntropyResult Loss(TokenBatch batch, bool training = false)
     {
-        var hN = ForwardHidden(batch);
+        var hN = ForwardHidden(batch, training);
         return Backend.CrossEntropy(hN, LmHead.Value, batch.Targets, batch.Weights, 1f, null, null);
     }
 
     /// <summary>Logits [rows.Length, vocab] at the given token indices of the batch (e.g. each sequence's last token).</summary>
     public float[] Logits(TokenBatch batch, ReadOnlySpan<int> rows)
     {
-        var hN = ForwardHidden(batch);
+        var hN = ForwardHidden(batch, training: false);
         var picked = _ws.Rows("logits.h", rows.Length, Spec.HiddenSize);
         Backend.GatherRows(picked, hN, rows);
         var logits = _ws.Rows("logits", rows.Length, Spec.VocabSize);
@@ -326,7 +335,7 @@ public sealed class DecoderModel : IDisposable
         var be = Backend;
         var s = Spec;
         int tokens = batch.Count, d = s.HiddenSize;
-        var hN = ForwardHidden(batch);
+        var hN = ForwardHidden(batch, training: true);
 
         var dRes = _ws.Rows("d.res", tokens, d);
         var dH = _ws.Rows("d.h", tokens, d);

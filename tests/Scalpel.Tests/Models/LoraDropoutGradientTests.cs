@@ -24,7 +24,7 @@ public class LoraDropoutGradientTests
         float scale = (float)(1 / batch.LossWeight);
 
         const ulong pass = 100;
-        double LossAt() { model.ForwardCount = pass; return model.Loss(batch).Mean; }
+        double LossAt() { model.ForwardCount = pass; return model.Loss(batch, training: true).Mean; }
         model.ZeroGradients();
         model.ForwardCount = pass;
         model.ForwardBackward(batch, scale);
@@ -32,6 +32,8 @@ public class LoraDropoutGradientTests
         // The masks matter: another draw gives another loss.
         double sameMasks = LossAt();
         model.ForwardCount = pass + 1;
+        Assert.NotEqual(sameMasks, model.Loss(batch, training: true).Mean, 6);
+        // Evaluation draws no masks at all: the loss differs from either draw.
         Assert.NotEqual(sameMasks, model.Loss(batch).Mean, 6);
 
         var checkedParams = model.TrainableParameters.Where(p => p.Name.Contains("layers.0.self_attn.q_proj") || p.Name.Contains("layers.1.mlp.down_proj")

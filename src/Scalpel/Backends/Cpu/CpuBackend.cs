@@ -122,6 +122,20 @@ public sealed class CpuBackend : IBackend
         }
     }
 
+    public void ScatterRows(Tensor destination, Tensor source, ReadOnlySpan<int> rows)
+    {
+        int n = source.Columns;
+        if (destination.Columns != n || source.Rows != rows.Length)
+            throw new ArgumentException($"scatter of {rows.Length} rows of {source} into {destination}");
+        var src = F(source);
+        var dst = F(destination);
+        for (int i = 0; i < rows.Length; i++)
+        {
+            if ((uint)rows[i] >= (uint)destination.Rows) throw new ArgumentOutOfRangeException(nameof(rows), $"row {rows[i]} of {destination}");
+            src.Slice(i * n, n).CopyTo(dst.Slice(rows[i] * n, n));
+        }
+    }
+
     public void Zero(Tensor tensor)
     {
         var t = Cpu(tensor);
@@ -210,6 +224,10 @@ public sealed class CpuBackend : IBackend
         float scale, int slidingWindow, Tensor output, Tensor lse) =>
         CausalAttention.Forward(F(q), F(k), F(v), segmentStart, segmentStart.Length, qHeads, kvHeads, headDim, scale, slidingWindow,
             F(output), F(lse));
+
+    public void CachedAttentionForward(Tensor q, Tensor kCache, Tensor vCache, ReadOnlySpan<int> keyStart, ReadOnlySpan<int> keyEnd,
+        int qHeads, int kvHeads, int headDim, float scale, Tensor output) =>
+        CachedAttention.Forward(F(q), F(kCache), F(vCache), keyStart, keyEnd, qHeads, kvHeads, headDim, scale, F(output));
 
     public void AttentionBackward(Tensor dOutput, Tensor q, Tensor k, Tensor v, Tensor output, Tensor lse, ReadOnlySpan<int> segmentStart,
         int qHeads, int kvHeads, int headDim, float scale, int slidingWindow, Tensor dq, Tensor dk, Tensor dv) =>
