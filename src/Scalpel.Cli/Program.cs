@@ -30,6 +30,8 @@ public static class Program
         ("runs", "runs [show ID] [--json]      training runs: status, best validation loss, duration (--home DIR; default $SCALPEL_HOME or ~/.scalpel)", RunsCommand.Run),
         ("data", "data CMD FILE [options]      datasets: check (exit 1 on errors), stats, split, convert, dedupe (scalpel data --help)", DataCommand.Run),
         ("tokenize", "tokenize --tokenizer DIR [--no-special] [--json] [FILE]   token ids of text (stdin or FILE) as transformers encodes it", TokenizeCommand.Run),
+        ("generate", "generate --model DIR [--adapter DIR] (--prompt TEXT | --messages FILE) [--max-tokens N] [--temperature T] ...   one answer, streamed", GenerateCommand.Run),
+        ("chat", "chat --model DIR [--adapter DIR] [--system TEXT]   interactive chat (/reset, /system TEXT, /exit)", ChatCommand.Run),
         ("template", "template render --model DIR CONVERSATION.json [--add-generation-prompt] [--json]\n                                       render {\"messages\", \"tools\"?} with the model's chat template (--json: text + assistant spans)", TemplateCommand.Run),
     ];
 
