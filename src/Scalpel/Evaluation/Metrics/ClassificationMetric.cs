@@ -2,8 +2,8 @@ namespace Scalpel.Evaluation.Metrics;
 
 /// <summary>
 /// <c>accuracy</c> for classification into a fixed list of labels. A prediction maps to the label it equals after
-/// <see cref="TextNormalization.Squad"/> normalisation (so " Positive." is "positive"); one that equals no label is
-/// wrong and lands in the confusion matrix's <see cref="ConfusionMatrix.OtherColumn"/>. References must be labels.
+/// <see cref="TextNormalization.Label"/> normalisation (so " Positive." is "positive" and "(B)" is "B"); one that
+/// equals no label ("B) Paris", "I think positive") is wrong and lands in the confusion matrix's <see cref="ConfusionMatrix.OtherColumn"/>. References must be labels.
 /// Besides <c>accuracy</c> it yields <c>macro_f1</c> and <c>precision/L</c>, <c>recall/L</c>, <c>f1/L</c> for every
 /// label L, with scikit-learn's semantics for <c>precision_recall_fscore_support(labels=labels, zero_division=0)</c>:
 /// a ratio whose denominator is zero is 0, and the macro average is over all the labels, present or not.
@@ -19,7 +19,7 @@ public sealed class ClassificationMetric : IMetric
         _labels = [.. labels];
         for (int i = 0; i < _labels.Length; i++)
         {
-            string key = TextNormalization.Squad(_labels[i]);
+            string key = TextNormalization.Label(_labels[i]);
             if (key.Length == 0) throw new ArgumentException($"label '{_labels[i]}' is empty after normalisation");
             if (!_index.TryAdd(key, i))
                 throw new ArgumentException($"labels '{_labels[_index[key]]}' and '{_labels[i]}' are the same after normalisation");
@@ -33,7 +33,7 @@ public sealed class ClassificationMetric : IMetric
     public IReadOnlyList<string> Labels => _labels;
 
     /// <summary>The index of the label <paramref name="text"/> names, or -1 if it names none.</summary>
-    public int MapLabel(string text) => _index.TryGetValue(TextNormalization.Squad(text), out int i) ? i : -1;
+    public int MapLabel(string text) => _index.TryGetValue(TextNormalization.Label(text), out int i) ? i : -1;
 
     public MetricResult Compute(IReadOnlyList<EvalItem> items, Bootstrap bootstrap)
     {

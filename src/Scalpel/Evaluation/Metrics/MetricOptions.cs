@@ -114,13 +114,19 @@ public sealed class MetricOptions
         return (int)d;
     }
 
-    /// <summary>A list of strings; a single string counts as a list of one.</summary>
+    /// <summary>A list of strings; a single string counts as a list of one, and numbers and booleans as their JSON text.</summary>
     public IReadOnlyList<string>? GetStringList(string metric, string key) => _values[key] switch
     {
         null => null,
-        JsonArray a => [.. a.Select(x => x is JsonValue v && v.TryGetValue(out string? s) ? s : throw Wrong(metric, key, "a list of strings", _values[key]))],
-        JsonValue v when v.TryGetValue(out string? s) => [s],
-        var other => throw Wrong(metric, key, "a list of strings", other),
+        JsonArray a => [.. a.Select(x => ScalarText(x) ?? throw Wrong(metric, key, "a list of strings", _values[key]))],
+        var other => ScalarText(other) is { } s ? [s] : throw Wrong(metric, key, "a list of strings", other),
+    };
+
+    private static string? ScalarText(JsonNode? node) => node switch
+    {
+        JsonValue v when v.TryGetValue(out string? s) => s,
+        JsonValue v when v.GetValueKind() is JsonValueKind.Number or JsonValueKind.True or JsonValueKind.False => v.ToJsonString(),
+        _ => null,
     };
 
     private static ArgumentException Wrong(string metric, string key, string expected, JsonNode? got) =>

@@ -44,6 +44,21 @@ public static class TextNormalization
         return CollapseWhitespace(noArticles.ToString());
     }
 
+    /// <summary>
+    /// A class label or a prediction of one, for matching: lower-case, whitespace runs collapsed, and ASCII punctuation
+    /// and whitespace trimmed from both ends, so "(A)", "**Positive**." and " not  sure" are "a", "positive" and
+    /// "not sure". Unlike <see cref="Squad"/> it keeps articles (a multiple-choice label "A" stays "a") and inner
+    /// punctuation ("non-toxic").
+    /// </summary>
+    public static string Label(string text)
+    {
+        string collapsed = CollapseWhitespace(text.ToLowerInvariant());
+        int start = 0, end = collapsed.Length;
+        while (start < end && (IsAsciiPunctuation(collapsed[start]) || collapsed[start] == ' ')) start++;
+        while (end > start && (IsAsciiPunctuation(collapsed[end - 1]) || collapsed[end - 1] == ' ')) end--;
+        return collapsed[start..end];
+    }
+
     /// <summary>Python's <c>' '.join(text.split())</c>.</summary>
     public static string CollapseWhitespace(string text)
     {

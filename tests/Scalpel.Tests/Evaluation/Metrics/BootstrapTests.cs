@@ -1,9 +1,10 @@
 using Scalpel.Evaluation.Metrics;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace Scalpel.Tests.Evaluation.Metrics;
 
-public class BootstrapTests
+public class BootstrapTests(ITestOutputHelper output)
 {
     [Fact]
     public void ResamplesAreSeededAndDrawNItems()
@@ -91,6 +92,7 @@ public class BootstrapTests
             var ci = new Bootstrap(sample.Length, new BootstrapOptions(Seed: (ulong)t)).Mean(sample);
             if (ci.Ci95Low <= 0.7 && 0.7 <= ci.Ci95High) covered++;
         }
+        output.WriteLine($"coverage {covered}/{trials}");
         Assert.InRange((double)covered / trials, 0.90, 0.99);
     }
 

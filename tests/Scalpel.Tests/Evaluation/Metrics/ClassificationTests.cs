@@ -47,6 +47,11 @@ public class ClassificationTests
         Assert.Equal(1, metric.MapLabel("NEGATIVE!"));
         Assert.Equal(2, metric.MapLabel("Not  sure"));
         Assert.Equal(-1, metric.MapLabel("positive, I think"));
+        Assert.Equal(-1, metric.MapLabel("positive!!! negative"));
+
+        // Multiple choice: the label "A" is not an article to be dropped.
+        var choice = new ClassificationMetric(["A", "B", "C", "D"]);
+        Assert.Equal([0, 1, 2, 3, -1, -1], new[] { "a", "(B)", "**C**.", " d ", "B) Paris", "The answer is A" }.Select(choice.MapLabel));
         Assert.Throws<ArgumentException>(() => new ClassificationMetric(["yes", "Yes."]));
         Assert.Throws<ArgumentException>(() => metric.Compute(Items(("positive", "neutral"))));
     }

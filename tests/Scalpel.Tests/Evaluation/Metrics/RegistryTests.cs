@@ -53,6 +53,8 @@ public class RegistryTests
         var refusal = (RefusalMetric)MetricRegistry.Create("refusal_rate", Yaml("extra_phrases: [Nope]\nwindow: 20"));
         Assert.Equal(20, refusal.Window);
         Assert.Contains("nope", refusal.Phrases);
+        var stars = (ClassificationMetric)MetricRegistry.Create("accuracy", Yaml("labels: [1, 2, 3, 4, 5]"));
+        Assert.Equal(["1", "2", "3", "4", "5"], stars.Labels);
         var json = MetricRegistry.Create("json_valid", Yaml("strip_code_fence: true"));
         Assert.Equal(1.0, json.Compute([new EvalItem("```json\n[1]\n```", "")]).Headline.Value);
         var schema = MetricRegistry.Create("schema_valid", new MetricOptions(new JsonObject { ["schema"] = """{"type": "integer"}""" }));
