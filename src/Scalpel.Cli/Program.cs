@@ -32,6 +32,8 @@ public static class Program
         ("tokenize", "tokenize --tokenizer DIR [--no-special] [--json] [FILE]   token ids of text (stdin or FILE) as transformers encodes it", TokenizeCommand.Run),
         ("generate", "generate --model DIR [--adapter DIR] (--prompt TEXT | --messages FILE) [--max-tokens N] [--temperature T] ...   one answer, streamed", GenerateCommand.Run),
         ("chat", "chat --model DIR [--adapter DIR] [--system TEXT]   interactive chat (/reset, /system TEXT, /exit)", ChatCommand.Run),
+        ("eval", "eval SUITE.yaml --model DIR [--adapter DIR] [--json]   score a model on an eval suite (metrics with 95% intervals)", EvalCommand.Run),
+        ("compare", "compare SUITE.yaml --model DIR --train TRAIN.jsonl [--adapter DIR ...] [--out DIR]   prompting baselines vs adapters, with a verdict", CompareCommand.Run),
         ("template", "template render --model DIR CONVERSATION.json [--add-generation-prompt] [--json]\n                                       render {\"messages\", \"tools\"?} with the model's chat template (--json: text + assistant spans)", TemplateCommand.Run),
     ];
 
