@@ -1,0 +1,19 @@
+namespace Scalpel.Server;
+
+/// <summary>Every feature of <c>scalpel serve</c>, in the order their endpoints are mapped.</summary>
+public static class ServerFeatures
+{
+    public static IReadOnlyList<IServerFeature> All() =>
+    [
+        new HealthFeature(),
+    ];
+}
+
+/// <summary>GET /health: the process is up (no authentication, no model work).</summary>
+internal sealed class HealthFeature : IServerFeature
+{
+    public void ConfigureServices(Microsoft.Extensions.DependencyInjection.IServiceCollection services, ServerOptions options) { }
+
+    public void MapEndpoints(Microsoft.AspNetCore.Builder.WebApplication app, ServerOptions options) =>
+        Microsoft.AspNetCore.Builder.EndpointRouteBuilderExtensions.MapGet(app, "/health", () => Microsoft.AspNetCore.Http.Results.Text("ok"));
+}

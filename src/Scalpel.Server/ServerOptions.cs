@@ -1,0 +1,27 @@
+namespace Scalpel.Server;
+
+/// <summary>How <c>scalpel serve</c> runs.</summary>
+public sealed record ServerOptions
+{
+    /// <summary>The base model folder served (and fine-tuned by jobs).</summary>
+    public required string ModelDirectory { get; init; }
+    /// <summary>PEFT adapter folders served next to the base, each as a model id (its folder name).</summary>
+    public IReadOnlyList<string> Adapters { get; init; } = [];
+    public string Host { get; init; } = "127.0.0.1";
+    /// <summary>0 picks a free port (the "listening on" line says which).</summary>
+    public int Port { get; init; } = 8000;
+    /// <summary>Uploaded files, job runs and the job database live here.</summary>
+    public string DataDirectory { get; init; } = "scalpel-data";
+    /// <summary>Accepted bearer keys; none = no authentication, loopback only.</summary>
+    public IReadOnlyList<string> ApiKeys { get; init; } = [];
+    /// <summary>Origins allowed by CORS; empty = CORS off.</summary>
+    public IReadOnlyList<string> CorsOrigins { get; init; } = [];
+    /// <summary>Requests waiting for a decoding slot before new ones get HTTP 429.</summary>
+    public int MaxQueue { get; init; } = 64;
+    /// <summary>Sequences decoded together in one batch.</summary>
+    public int MaxBatch { get; init; } = 16;
+    /// <summary>Largest request body (uploads included), bytes.</summary>
+    public long MaxBodyBytes { get; init; } = 512L << 20;
+
+    public static bool IsLoopback(string host) => host is "127.0.0.1" or "localhost" or "::1" or "[::1]";
+}
