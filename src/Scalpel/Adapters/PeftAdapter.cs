@@ -146,45 +146,92 @@ public static class PeftAdapter
     }
 
     /// <summary>
+    /// Reads an adapter for on-the-fly use next to others (a server serving several adapters on one base): the weights
+    /// go to the model's backend but the model itself is not changed. Checked like <see cref="Load"/>.
+    /// </summary>
+    public static AdapterWeights LoadDetached(DecoderModel model, string directory, string name)
+    {
+        var (config, file, stored, _) = OpenChecked(model, directory);
+        using var weights = file;
+        var targets = config.ResolveTargets();
+        var perLayer = new LoraWeights?[model.Blocks.Length][];
+        for (int l = 0; l < model.Blocks.Length; l++)
+        {
+            var linears = model.Blocks[l].Linears;
+            perLayer[l] = new LoraWeights?[linears.Length];
+            for (int i = 0; i < linears.Length; i++)
+            {
+                var linear = linears[i];
+                if (!targets.Contains(linear.Name[(linear.Name.LastIndexOf('.') + 1)..])) continue;
+                Parameter Read(string suffix, int rows, int cols)
+                {
+                    var tensor = model.Backend.Allocate(Tensors.DType.F32, rows, cols);
+                    var values = new float[tensor.Length];
+                    file.ReadAsF32(stored[KeyPrefix + linear.Name + suffix], values);
+                    model.Backend.Upload(tensor, values);
+                    return new Parameter(linear.Name + suffix, tensor);
+                }
+                perLayer[l][i] = new LoraWeights(Read(".lora_A.weight", config.Rank, linear.In), Read(".lora_B.weight", linear.Out, config.Rank),
+                    config.Scaling, 0f);
+            }
+        }
+        return new AdapterWeights(name, directory, config, perLayer);
+    }
+
+    /// <summary>Opens an adapter's config and weights and checks every tensor's name and shape against the model.</summary>
+    private static (LoraConfig Config, SafeTensorsFile File, Dictionary<string, string> Stored, string WeightsPath) OpenChecked(
+        DecoderModel model, string directory)
+    {
+        var config = ReadConfig(directory);
+        string weightsPath = Path.Combine(directory, WeightsFileName);
+        if (!File.Exists(weightsPath)) throw new AdapterFormatException($"{directory}: no {WeightsFileName}");
+        var file = SafeTensorsFile.Open(weightsPath);
+        try
+        {
+            // Expected tensors and shapes, from the model's own linears, before anything is applied.
+            var targets = config.ResolveTargets();
+            var expected = new Dictionary<string, int[]>();
+            foreach (var linear in model.Blocks.SelectMany(b => b.Linears))
+            {
+                if (!targets.Contains(linear.Name[(linear.Name.LastIndexOf('.') + 1)..])) continue;
+                expected[KeyPrefix + linear.Name + ".lora_A.weight"] = [config.Rank, linear.In];
+                expected[KeyPrefix + linear.Name + ".lora_B.weight"] = [linear.Out, config.Rank];
+            }
+            var stored = new Dictionary<string, string>();   // expected key → name in the file
+            foreach (var name in file.Tensors.Keys)
+            {
+                string key = name.Replace(".default.weight", ".weight");   // some writers keep the adapter name
+                if (!expected.ContainsKey(key))
+                    throw new AdapterFormatException($"{weightsPath}: tensor '{name}' matches no LoRA module of this {model.Spec.Architecture} " +
+                                                     "(an adapter for another model, or other target modules than adapter_config.json says)");
+                stored[key] = name;
+            }
+            foreach (var (key, shape) in expected)
+            {
+                if (!stored.TryGetValue(key, out var name)) throw new AdapterFormatException($"{weightsPath}: tensor '{key}' is missing");
+                var info = file.Tensors[name];
+                if (!info.Shape.SequenceEqual(shape))
+                    throw new AdapterFormatException($"{weightsPath}: tensor '{name}' has shape [{string.Join(", ", info.Shape)}], " +
+                                                     $"this model with r={config.Rank} needs [{string.Join(", ", shape)}]");
+            }
+            return (config, file, stored, weightsPath);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
     /// Applies the adapter in a folder to a model that has none yet: checks every tensor's name and shape against
     /// the model before anything is loaded, so an adapter made for another model is refused whole.
     /// </summary>
     public static LoraConfig Load(DecoderModel model, string directory)
     {
-        var config = ReadConfig(directory);
-        string weightsPath = Path.Combine(directory, WeightsFileName);
-        if (!File.Exists(weightsPath)) throw new AdapterFormatException($"{directory}: no {WeightsFileName}");
-        using var file = SafeTensorsFile.Open(weightsPath);
-
         if (model.Lora is not null) throw new InvalidOperationException("the model already has a LoRA adapter");
-
-        // Expected tensors and shapes, from the model's own linears, before anything is applied.
-        var targets = config.ResolveTargets();
-        var expected = new Dictionary<string, int[]>();
-        foreach (var linear in model.Blocks.SelectMany(b => b.Linears))
-        {
-            if (!targets.Contains(linear.Name[(linear.Name.LastIndexOf('.') + 1)..])) continue;
-            expected[KeyPrefix + linear.Name + ".lora_A.weight"] = [config.Rank, linear.In];
-            expected[KeyPrefix + linear.Name + ".lora_B.weight"] = [linear.Out, config.Rank];
-        }
-        var stored = new Dictionary<string, string>();   // expected key → name in the file
-        foreach (var name in file.Tensors.Keys)
-        {
-            string key = name.Replace(".default.weight", ".weight");   // some writers keep the adapter name
-            if (!expected.ContainsKey(key))
-                throw new AdapterFormatException($"{weightsPath}: tensor '{name}' matches no LoRA module of this {model.Spec.Architecture} " +
-                                                 "(an adapter for another model, or other target modules than adapter_config.json says)");
-            stored[key] = name;
-        }
-        foreach (var (key, shape) in expected)
-        {
-            if (!stored.TryGetValue(key, out var name)) throw new AdapterFormatException($"{weightsPath}: tensor '{key}' is missing");
-            var info = file.Tensors[name];
-            if (!info.Shape.SequenceEqual(shape))
-                throw new AdapterFormatException($"{weightsPath}: tensor '{name}' has shape [{string.Join(", ", info.Shape)}], " +
-                                                 $"this model with r={config.Rank} needs [{string.Join(", ", shape)}]");
-        }
-
+        var (config, file, stored, _) = OpenChecked(model, directory);
+        using var weights = file;
         model.ApplyLora(config);
         foreach (var (module, a, b) in model.LoraModules)
         {

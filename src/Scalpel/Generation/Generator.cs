@@ -74,6 +74,7 @@ public sealed class Generator
         var indexOf = new int[active.Length];
         var logits = new float[active.Length * vocab];
         var appends = new List<CacheAppend>(active.Length);
+        var adapters = new List<AdapterWeights?>(active.Length);
         var slotOf = new List<int>(active.Length);
         while (true)
         {
@@ -86,16 +87,20 @@ public sealed class Generator
                 cache.Truncate(slot, item.Run.CachedPrefix);
             }
             appends.Clear();
+            adapters.Clear();
             slotOf.Clear();
-            for (int slot = 0; slot < active.Length; slot++)
+            // Sequences of the same adapter next to each other: each adapter then runs once over a block of rows.
+            foreach (int slot in Enumerable.Range(0, active.Length).Where(s => active[s] is not null)
+                         .OrderBy(s => active[s]!.Adapter?.Name, StringComparer.Ordinal))
             {
-                if (active[slot] is not { } run) continue;
+                var run = active[slot]!;
                 appends.Add(new CacheAppend(slot, run.TakePending()));
+                adapters.Add(run.Adapter);
                 slotOf.Add(slot);
             }
             if (appends.Count == 0) return;
             var rows = logits.AsSpan(0, appends.Count * vocab);
-            Model.ForwardCached(cache, appends, rows);
+            Model.ForwardCached(cache, appends, rows, adapters.Any(a => a is not null) ? adapters : null);
             for (int i = 0; i < appends.Count; i++)
             {
                 int slot = slotOf[i];
@@ -141,6 +146,8 @@ public sealed class Generator
             CachedPrefix = cachedPrefix;
             _pending = request.PromptIds[cachedPrefix..];
         }
+
+        public AdapterWeights? Adapter => _request.Adapter;
 
         /// <summary>Prompt tokens whose keys and values are already in this run's cache slot.</summary>
         public int CachedPrefix { get; }

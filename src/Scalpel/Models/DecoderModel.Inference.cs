@@ -28,9 +28,11 @@ public sealed partial class DecoderModel
     /// Runs the new tokens of several cached sequences in one batch (a whole prompt for a prefill, one token per
     /// sequence for a decode step, or any mix), stores their keys and values in the cache, and writes the logits of
     /// each append's last token to <paramref name="logits"/> ([appends.Count, vocab]). LoRA adapters apply unmerged,
-    /// without dropout. A sequence may appear once per call.
+    /// without dropout. A sequence may appear once per call. With <paramref name="adapters"/> (one entry per append, null
+    /// for the bare base) each sequence gets its own detached adapter, so one batch can mix adapters.
     /// </summary>
-    public void ForwardCached(KvCache cache, IReadOnlyList<CacheAppend> appends, Span<float> logits)
+    public void ForwardCached(KvCache cache, IReadOnlyList<CacheAppend> appends, Span<float> logits,
+        IReadOnlyList<AdapterWeights?>? adapters = null)
     {
         var s = Spec;
         var be = Backend;
@@ -50,6 +52,10 @@ public sealed partial class DecoderModel
             tokens += a.Tokens.Length;
         }
         if (appends.Count == 0) return;
+        if (adapters is not null && adapters.Count != appends.Count)
+            throw new ArgumentException($"{adapters.Count} adapters for {appends.Count} appends", nameof(adapters));
+        if (adapters is not null && Lora is not null && adapters.Any(a => a is not null))
+            throw new InvalidOperationException("a model with an applied LoRA adapter cannot also take per-sequence adapters");
 
         // Per-token metadata: id, position, cache row, visible key rows; and the last row of each append.
         var ids = new int[tokens];
@@ -60,6 +66,7 @@ public sealed partial class DecoderModel
         var segmentStart = new int[tokens];
         var lastRows = new int[appends.Count];
         bool allFresh = true;
+        var runs = new List<AdapterRun>();
         int t = 0;
         for (int i = 0; i < appends.Count; i++)
         {
@@ -80,6 +87,12 @@ public sealed partial class DecoderModel
                 t++;
             }
             lastRows[i] = t - 1;
+            if (adapters?[i] is { } adapter)
+            {
+                if (runs.Count > 0 && runs[^1].Adapter == adapter && runs[^1].Start + runs[^1].Count == first)
+                    runs[^1] = runs[^1] with { Count = runs[^1].Count + (t - first) };
+                else runs.Add(new AdapterRun(first, t - first, adapter));
+            }
         }
 
         _forwardCount++;
@@ -89,7 +102,7 @@ public sealed partial class DecoderModel
         be.EmbeddingForward(ids, Embed.Value, x);
         if (s.EmbeddingScale != 1f) be.Scale(x, s.EmbeddingScale);
         for (int l = 0; l < Blocks.Length; l++)
-            BlockInference(l, x, cache, positions, cacheRows, keyStart, keyEnd, allFresh ? segmentStart : null);
+            BlockInference(l, x, cache, positions, cacheRows, keyStart, keyEnd, allFresh ? segmentStart : null, runs);
 
         var last = _ws.Rows("inf.last", appends.Count, d);
         be.GatherRows(last, x, lastRows);
@@ -106,8 +119,10 @@ public sealed partial class DecoderModel
     /// (every sequence starts empty) attention runs over the batch itself with the flash kernel; otherwise over the cache.
     /// </summary>
     private void BlockInference(int layer, Tensor x, KvCache cache, int[] positions, int[] cacheRows, int[] keyStart, int[] keyEnd,
-        int[]? freshSegments)
+        int[]? freshSegments, List<AdapterRun> runs)
     {
+        void InferenceLinear(int index, Tensor input, Tensor output) => RunLinear(layer, index, input, output, runs);
+
         var be = Backend;
         var s = Spec;
         var b = Blocks[layer];
@@ -124,8 +139,8 @@ public sealed partial class DecoderModel
         {
             var qPre = _ws.Rows("inf.qpre", tokens, qDim);
             var kPre = _ws.Rows("inf.kpre", tokens, kvDim);
-            InferenceLinear(b.Q, h, qPre);
-            InferenceLinear(b.K, h, kPre);
+            InferenceLinear(0, h, qPre);
+            InferenceLinear(1, h, kPre);
             be.RmsNormForward(HeadRows(qPre, s.NumHeads), b.QNorm!.Value, s.NormWeightOffset, eps, HeadRows(q, s.NumHeads),
                 _ws.Rows("inf.rstdq", tokens * s.NumHeads, 1));
             be.RmsNormForward(HeadRows(kPre, s.NumKvHeads), b.KNorm!.Value, s.NormWeightOffset, eps, HeadRows(k, s.NumKvHeads),
@@ -133,10 +148,10 @@ public sealed partial class DecoderModel
         }
         else
         {
-            InferenceLinear(b.Q, h, q);
-            InferenceLinear(b.K, h, k);
+            InferenceLinear(0, h, q);
+            InferenceLinear(1, h, k);
         }
-        InferenceLinear(b.V, h, v);
+        InferenceLinear(2, h, v);
         be.RopeForward(q, s.NumHeads, s.HeadDim, positions, _rope);
         be.RopeForward(k, s.NumKvHeads, s.HeadDim, positions, _rope);
         be.ScatterRows(cache.Keys[layer], k, cacheRows);
@@ -151,22 +166,36 @@ public sealed partial class DecoderModel
                 AttentionScale, attn);
 
         var branch = _ws.Rows("inf.branch", tokens, d);
-        InferenceLinear(b.O, attn, branch);
+        InferenceLinear(3, attn, branch);
         be.AddScaled(x, branch);                                                   // x_mid = x + o_proj(attn)
         be.RmsNormForward(x, b.PostNorm.Value, s.NormWeightOffset, eps, h, rstd);
         var gate = _ws.Rows("inf.gate", tokens, inter);
         var up = _ws.Rows("inf.up", tokens, inter);
         var act = _ws.Rows("inf.act", tokens, inter);
-        InferenceLinear(b.Gate, h, gate);
-        InferenceLinear(b.Up, h, up);
+        InferenceLinear(4, h, gate);
+        InferenceLinear(5, h, up);
         be.GatedActivationForward(s.Activation, gate, up, act);
-        InferenceLinear(b.Down, act, branch);
+        InferenceLinear(6, act, branch);
         be.AddScaled(x, branch);                                                   // out = x_mid + down(act)
     }
 
-    private void InferenceLinear(Linear linear, Tensor input, Tensor output)
+    /// <summary>Rows [Start, Start + Count) of a batch that use one detached adapter.</summary>
+    private readonly record struct AdapterRun(int Start, int Count, AdapterWeights Adapter);
+
+    /// <summary>A linear of block <paramref name="layer"/> over new tokens: the base (with the model's own LoRA, if any), then each run's adapter on its rows.</summary>
+    private void RunLinear(int layer, int index, Tensor input, Tensor output, List<AdapterRun> runs)
     {
+        var linear = Blocks[layer].Linears[index];
         var loraHidden = linear.Lora is { } lora ? _ws.Rows("inf.lora", input.Rows, lora.Rank) : null;
         linear.Forward(Backend, _ws, input, output, loraHidden, dropoutSeed: null);
+        foreach (var run in runs)
+        {
+            if (run.Adapter.PerLayer[layer][index] is not { } w) continue;
+            var rowsIn = Backend.RowView(input, run.Start, run.Count);
+            var rowsOut = Backend.RowView(output, run.Start, run.Count);
+            var hidden = _ws.Rows("inf.adapter", run.Count, w.Rank);
+            Backend.MatMul(hidden, rowsIn, false, w.A.Value, true);                                   // h = x·Aᵀ
+            Backend.MatMul(rowsOut, hidden, false, w.B.Value, true, alpha: w.Scaling, beta: 1f);     // y += s·h·Bᵀ
+        }
     }
 }

@@ -171,4 +171,35 @@ public sealed class GeneratorTests : IDisposable
         session.Reset();
         Assert.Empty(session.Messages);
     }
+
+    [Fact]
+    public void OneBatchServesSeveralDetachedAdaptersLikeAppliedOnes()
+    {
+        string[] adapterDirs = [Path.Combine(_dir.Path, "adapter-a"), Path.Combine(_dir.Path, "adapter-b")];
+        for (int i = 0; i < 2; i++)
+        {
+            using var trained = DecoderModel.Load(_dir.Path, new CpuBackend());
+            trained.ApplyLora(new Scalpel.Adapters.LoraConfig { Rank = 4, Alpha = 8, TargetModules = i == 0 ? ["all-linear"] : ["q_proj", "v_proj"] }, seed: i);
+            DecoderOracle.RandomizeLoraB(trained, 10 + i);
+            Scalpel.Adapters.PeftAdapter.Save(trained, adapterDirs[i]);
+        }
+        using var a = Scalpel.Adapters.PeftAdapter.LoadDetached(_model, adapterDirs[0], "a");
+        using var b = Scalpel.Adapters.PeftAdapter.LoadDetached(_model, adapterDirs[1], "b");
+        var generator = NewGenerator(stops: []);
+        string[] users = ["hello there", "apple", "the quick brown fox", "zz"];
+        Scalpel.Models.AdapterWeights?[] choice = [a, null, b, a];
+        var requests = users.Select((u, i) => new GenerationRequest { PromptIds = Prompt(u), MaxNewTokens = 8, Adapter = choice[i] }).ToArray();
+        var batched = generator.Generate(requests, maxBatch: 4);
+
+        for (int i = 0; i < users.Length; i++)
+        {
+            using var applied = DecoderModel.Load(_dir.Path, new CpuBackend());
+            if (choice[i] is { } adapter) Scalpel.Adapters.PeftAdapter.Load(applied, adapter.Directory);
+            var alone = new Generator(applied, _tokenizer, []).Generate(requests[i] with { Adapter = null });
+            Assert.Equal(alone.Tokens, batched[i].Tokens);
+        }
+        // The adapters matter: without one, the answers differ.
+        var bare = generator.Generate(requests[0] with { Adapter = null });
+        Assert.NotEqual(bare.Tokens, batched[0].Tokens);
+    }
 }
