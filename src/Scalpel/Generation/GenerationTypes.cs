@@ -7,6 +7,8 @@ public enum FinishReason
 {
     Stop,
     Length,
+    /// <summary>The caller gave up (its cancellation token fired); never reported to clients.</summary>
+    Cancelled,
 }
 
 /// <summary>One prompt to continue and how.</summary>
@@ -23,6 +25,8 @@ public sealed record GenerationRequest
     /// <summary>Return the log-probability of each chosen token and this many alternatives (0 = none).</summary>
     public int TopLogprobs { get; init; }
     public bool Logprobs { get; init; }
+    /// <summary>Ends the sequence at the next step when cancelled (a client that went away).</summary>
+    public CancellationToken Cancellation { get; init; }
     /// <summary>A detached adapter for this request only (several requests in one batch may use different ones); null = the model as it is.</summary>
     public Models.AdapterWeights? Adapter { get; init; }
     /// <summary>Called with each piece of text as soon as it is certain (never inside a stop string or a split character).</summary>

@@ -157,6 +157,7 @@ public sealed class Generator
         /// <summary>Chooses the next token from this step's logits; returns the result when the sequence has ended.</summary>
         public GenerationResult? Step(Span<float> logits)
         {
+            if (_request.Cancellation.IsCancellationRequested) return Finish(FinishReason.Cancelled, null);
             int token = Choose(logits);
             _logprobs?.Add(Logprob(logits, token));
             return Accept(token);
