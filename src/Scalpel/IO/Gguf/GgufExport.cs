@@ -331,10 +331,8 @@ public static class GgufExport
         bool addEos = eos is int ee && with.Length > without.Length && with[^1] == ee;
         gguf.Add("tokenizer.ggml.add_bos_token", addBos);
         gguf.Add("tokenizer.ggml.add_eos_token", addEos);
-        string? template = tokenizer.Config.ChatTemplate;
-        string jinja = Path.Combine(modelDirectory, "chat_template.jinja");
-        if (template is null && File.Exists(jinja)) template = File.ReadAllText(jinja);
-        if (template is not null) gguf.Add("tokenizer.chat_template", template);
+        if (ChatTemplate.SourceFromDirectory(modelDirectory, tokenizer.Config).Source is { } template)
+            gguf.Add("tokenizer.chat_template", template);
     }
 
     /// <summary>A Llama 2 / Mistral / Phi-3 style tokenizer.json: BPE over ▁-marked pieces with byte fallback.</summary>
