@@ -240,8 +240,10 @@ public sealed class DecoderModel : IDisposable
     /// <summary>Residual stream entering each block and leaving the last: Residual(l) is [T, hidden].</summary>
     private Tensor Residual(int index, int tokens) => _ws.Rows($"R{index}.", tokens, Spec.HiddenSize);
 
-    private void BlockForward(int layer, Tensor x, Tensor output, BlockActivations a, TokenBatch batch)
+    /// <param name="training">LoRA dropout on (ForwardBackward); off for Loss and Logits, as in PyTorch's eval mode</param>
+    private void BlockForward(int layer, Tensor x, Tensor output, BlockActivations a, TokenBatch batch, bool training)
     {
+        ulong? MaskSeed(int linear) => training ? Seed(layer, linear) : null;
         var be = Backend;
         var s = Spec;
         var b = Blocks[layer];
@@ -249,27 +251,27 @@ public sealed class DecoderModel : IDisposable
         be.RmsNormForward(x, b.InputNorm.Value, s.NormWeightOffset, eps, a.H1, a.Rstd1);
         if (s.QkNorm)
         {
-            b.Q.Forward(be, _ws, a.H1, a.QPre!, a.LoraHidden[0], Seed(layer, 0));
-            b.K.Forward(be, _ws, a.H1, a.KPre!, a.LoraHidden[1], Seed(layer, 1));
+            b.Q.Forward(be, _ws, a.H1, a.QPre!, a.LoraHidden[0], MaskSeed(0));
+            b.K.Forward(be, _ws, a.H1, a.KPre!, a.LoraHidden[1], MaskSeed(1));
             be.RmsNormForward(HeadRows(a.QPre!, s.NumHeads), b.QNorm!.Value, s.NormWeightOffset, eps, HeadRows(a.Q, s.NumHeads), a.RstdQ!);
             be.RmsNormForward(HeadRows(a.KPre!, s.NumKvHeads), b.KNorm!.Value, s.NormWeightOffset, eps, HeadRows(a.K, s.NumKvHeads), a.RstdK!);
         }
         else
         {
-            b.Q.Forward(be, _ws, a.H1, a.Q, a.LoraHidden[0], Seed(layer, 0));
-            b.K.Forward(be, _ws, a.H1, a.K, a.LoraHidden[1], Seed(layer, 1));
+            b.Q.Forward(be, _ws, a.H1, a.Q, a.LoraHidden[0], MaskSeed(0));
+            b.K.Forward(be, _ws, a.H1, a.K, a.LoraHidden[1], MaskSeed(1));
         }
-        b.V.Forward(be, _ws, a.H1, a.V, a.LoraHidden[2], Seed(layer, 2));
+        b.V.Forward(be, _ws, a.H1, a.V, a.LoraHidden[2], MaskSeed(2));
         be.RopeForward(a.Q, s.NumHeads, s.HeadDim, batch.Positions, _rope);
         be.RopeForward(a.K, s.NumKvHeads, s.HeadDim, batch.Positions, _rope);
         be.AttentionForward(a.Q, a.K, a.V, batch.SegmentStart, s.NumHeads, s.NumKvHeads, s.HeadDim, AttentionScale, s.SlidingWindow, a.Attn, a.Lse);
-        b.O.Forward(be, _ws, a.Attn, a.XMid, a.LoraHidden[3], Seed(layer, 3));
+        b.O.Forward(be, _ws, a.Attn, a.XMid, a.LoraHidden[3], MaskSeed(3));
         be.AddScaled(a.XMid, x);                                                   // x_mid = x + o_proj(attn)
         be.RmsNormForward(a.XMid, b.PostNorm.Value, s.NormWeightOffset, eps, a.H2, a.Rstd2);
-        b.Gate.Forward(be, _ws, a.H2, a.Gate, a.LoraHidden[4], Seed(layer, 4));
-        b.Up.Forward(be, _ws, a.H2, a.Up, a.LoraHidden[5], Seed(layer, 5));
+        b.Gate.Forward(be, _ws, a.H2, a.Gate, a.LoraHidden[4], MaskSeed(4));
+        b.Up.Forward(be, _ws, a.H2, a.Up, a.LoraHidden[5], MaskSeed(5));
         be.GatedActivationForward(s.Activation, a.Gate, a.Up, a.Act);
-        b.Down.Forward(be, _ws, a.Act, output, a.LoraHidden[6], Seed(layer, 6));
+        b.Down.Forward(be, _ws, a.Act, output, a.LoraHidden[6], MaskSeed(6));
         be.AddScaled(output, a.XMid);                                              // out = x_mid + down(act)
     }
 
@@ -279,7 +281,7 @@ public sealed class DecoderModel : IDisposable
     private float AttentionScale => 1f / MathF.Sqrt(Spec.HeadDim);
 
     /// <summary>Runs embeddings and every block; returns the final-norm hidden states [T, hidden].</summary>
-    private Tensor ForwardHidden(TokenBatch batch)
+    private Tensor ForwardHidden(TokenBatch batch, bool training)
     {
         _forwardCount++;
         int tokens = batch.Count;
@@ -288,24 +290,25 @@ public sealed class DecoderModel : IDisposable
         be.EmbeddingForward(batch.InputIds, Embed.Value, x0);
         if (Spec.EmbeddingScale != 1f) be.Scale(x0, Spec.EmbeddingScale);
         for (int l = 0; l < Blocks.Length; l++)
-            BlockForward(l, Residual(l, tokens), Residual(l + 1, tokens), Activations(ActivationKey(l), Blocks[l], tokens), batch);
+            BlockForward(l, Residual(l, tokens), Residual(l + 1, tokens), Activations(ActivationKey(l), Blocks[l], tokens), batch, training);
         var hN = _ws.Rows("final.h", tokens, Spec.HiddenSize);
         be.RmsNormForward(Residual(Blocks.Length, tokens), FinalNorm.Value, Spec.NormWeightOffset, (float)Spec.RmsNormEps, hN,
             _ws.Rows("final.rstd", tokens, 1));
         return hN;
     }
 
-    /// <summary>Loss of a batch without gradients.</summary>
-    public CrossEntropyResult Loss(TokenBatch batch)
+    /// <summary>Loss of a batch without gradients; LoRA dropout off (evaluation) unless <paramref name="withDropout"/>
+    /// asks for the masks a training step at the current <see cref="ForwardCount"/> would draw (gradient checks).</summary>
+    public CrossEntropyResult Loss(TokenBatch batch, bool withDropout = false)
     {
-        var hN = ForwardHidden(batch);
+        var hN = ForwardHidden(batch, training: withDropout);
         return Backend.CrossEntropy(hN, LmHead.Value, batch.Targets, batch.Weights, 1f, null, null);
     }
 
-    /// <summary>Logits [rows.Length, vocab] at the given token indices of the batch (e.g. each sequence's last token).</summary>
+    /// <summary>Logits [rows.Length, vocab] at the given token indices of the batch (e.g. each sequence's last token); no LoRA dropout.</summary>
     public float[] Logits(TokenBatch batch, ReadOnlySpan<int> rows)
     {
-        var hN = ForwardHidden(batch);
+        var hN = ForwardHidden(batch, training: false);
         var picked = _ws.Rows("logits.h", rows.Length, Spec.HiddenSize);
         Backend.GatherRows(picked, hN, rows);
         var logits = _ws.Rows("logits", rows.Length, Spec.VocabSize);
@@ -326,7 +329,7 @@ public sealed class DecoderModel : IDisposable
         var be = Backend;
         var s = Spec;
         int tokens = batch.Count, d = s.HiddenSize;
-        var hN = ForwardHidden(batch);
+        var hN = ForwardHidden(batch, training: true);
 
         var dRes = _ws.Rows("d.res", tokens, d);
         var dH = _ws.Rows("d.h", tokens, d);
@@ -338,7 +341,7 @@ public sealed class DecoderModel : IDisposable
         {
             var acts = Activations(ActivationKey(l), Blocks[l], tokens);
             if (GradientCheckpointing)
-                BlockForward(l, Residual(l, tokens), _ws.Rows("ckpt.out", tokens, d), acts, batch);
+                BlockForward(l, Residual(l, tokens), _ws.Rows("ckpt.out", tokens, d), acts, batch, training: true);
             BlockBackward(l, Residual(l, tokens), dRes, acts, batch);
         }
 

@@ -28,12 +28,13 @@ internal sealed class Linear(string name, Parameter weight, Parameter? bias)
     /// <param name="x">[T, in]</param>
     /// <param name="y">[T, out], overwritten</param>
     /// <param name="loraHidden">[T, rank]: A·dropout(x), saved for backward (null without LoRA)</param>
-    public void Forward(IBackend be, Workspace ws, Tensors.Tensor x, Tensors.Tensor y, Tensors.Tensor? loraHidden, ulong dropoutSeed)
+    /// <param name="dropoutSeed">the dropout mask's seed when training; null = no dropout (evaluation)</param>
+    public void Forward(IBackend be, Workspace ws, Tensors.Tensor x, Tensors.Tensor y, Tensors.Tensor? loraHidden, ulong? dropoutSeed)
     {
         be.MatMul(y, x, false, Weight.Value, true);
         if (Bias is not null) be.AddBias(y, Bias.Value);
         if (Lora is null) return;
-        var input = DroppedInput(be, ws, x, dropoutSeed);
+        var input = dropoutSeed is ulong seed ? DroppedInput(be, ws, x, seed) : x;
         be.MatMul(loraHidden!, input, false, Lora.A.Value, true);
         be.MatMul(y, loraHidden!, false, Lora.B.Value, true, alpha: Lora.Scaling, beta: 1f);
     }

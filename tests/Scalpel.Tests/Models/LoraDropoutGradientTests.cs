@@ -24,7 +24,7 @@ public class LoraDropoutGradientTests
         float scale = (float)(1 / batch.LossWeight);
 
         const ulong pass = 100;
-        double LossAt() { model.ForwardCount = pass; return model.Loss(batch).Mean; }
+        double LossAt() { model.ForwardCount = pass; return model.Loss(batch, withDropout: true).Mean; }
         model.ZeroGradients();
         model.ForwardCount = pass;
         model.ForwardBackward(batch, scale);
@@ -32,7 +32,7 @@ public class LoraDropoutGradientTests
         // The masks matter: another draw gives another loss.
         double sameMasks = LossAt();
         model.ForwardCount = pass + 1;
-        Assert.NotEqual(sameMasks, model.Loss(batch).Mean, 6);
+        Assert.NotEqual(sameMasks, model.Loss(batch, withDropout: true).Mean, 6);
 
         var checkedParams = model.TrainableParameters.Where(p => p.Name.Contains("layers.0.self_attn.q_proj") || p.Name.Contains("layers.1.mlp.down_proj")
                                                                || p.Name.Contains("layers.0.mlp.gate_proj.lora_A")).ToList();
@@ -58,5 +58,31 @@ public class LoraDropoutGradientTests
                     $"{p.Name}[{i}]: analytic {grad[i]:G6}, finite difference {numeric:G6}");
             }
         }
+    }
+
+    [Fact]
+    public void EvaluationHasNoDropout()
+    {
+        // Loss and Logits are evaluation (PyTorch's eval mode, where peft's dropout is the identity): the same numbers
+        // as the adapter without dropout, whatever the forward count; only training steps draw masks.
+        var spec = DecoderModelOracleTests.Variant("llama-gqa2");
+        using var dir = new TinyCheckpoint.TempDir();
+        TinyCheckpoint.Write(spec, dir.Path, seed: 31);
+        string adapter = Path.Combine(dir.Path, "adapter");
+        var batch = DecoderOracle.Batches(spec.VocabSize, 9, [9, 14])[0];
+        using var dropped = DecoderModel.Load(dir.Path, new CpuBackend());
+        dropped.ApplyLora(new LoraConfig { Rank = 4, Alpha = 8, Dropout = 0.5f, TargetModules = ["all-linear"] }, seed: 2);
+        DecoderOracle.RandomizeLoraB(dropped, 3);
+        PeftAdapter.Save(dropped, adapter);
+        using var plain = DecoderModel.Load(dir.Path, new CpuBackend());
+        PeftAdapter.Load(plain, adapter, PeftAdapter.ReadConfig(adapter) with { Dropout = 0 });
+
+        double expected = plain.Loss(batch).Mean;
+        Assert.Equal(expected, dropped.Loss(batch).Mean);
+        dropped.ForwardCount = 77;
+        Assert.Equal(expected, dropped.Loss(batch).Mean);
+        Assert.Equal(plain.Logits(batch, [0, 5, 12]), dropped.Logits(batch, [0, 5, 12]));
+        dropped.ZeroGradients();
+        Assert.NotEqual(expected, dropped.ForwardBackward(batch, 1f).Mean, 6);   // a training step does drop
     }
 }
