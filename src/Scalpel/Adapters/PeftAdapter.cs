@@ -149,9 +149,19 @@ public static class PeftAdapter
     /// Applies the adapter in a folder to a model that has none yet: checks every tensor's name and shape against
     /// the model before anything is loaded, so an adapter made for another model is refused whole.
     /// </summary>
-    public static LoraConfig Load(DecoderModel model, string directory)
+    /// <param name="settings">LoRA settings to apply instead of adapter_config.json's, e.g. a training run's own
+    /// dropout; rank, alpha, target modules and rsLoRA must equal the file's.</param>
+    public static LoraConfig Load(DecoderModel model, string directory, LoraConfig? settings = null)
     {
         var config = ReadConfig(directory);
+        if (settings is not null)
+        {
+            if (settings.Rank != config.Rank || settings.Alpha != config.Alpha || settings.UseRsLora != config.UseRsLora
+                || !settings.ResolveTargets().SetEquals(config.ResolveTargets()))
+                throw new AdapterFormatException($"{Path.Combine(directory, ConfigFileName)}: r, lora_alpha, target_modules or use_rslora " +
+                                                 $"differ from the settings to apply (r={settings.Rank}, alpha={settings.Alpha})");
+            config = settings;
+        }
         string weightsPath = Path.Combine(directory, WeightsFileName);
         if (!File.Exists(weightsPath)) throw new AdapterFormatException($"{directory}: no {WeightsFileName}");
         using var file = SafeTensorsFile.Open(weightsPath);
