@@ -114,6 +114,40 @@ public class GgufArchitectureTests(ITestOutputHelper output)
         Assert.Equal(greedy, llama.Generated);
     }
 
+    [Theory]
+    [InlineData("qwen3")]
+    [InlineData("gemma")]
+    public void AdapterGgufOnTheBaseGgufGivesScalpelsLogits(string variant)
+    {
+        using var dir = new TinyCheckpoint.TempDir();
+        string model = Path.Combine(dir.Path, "model"), adapter = Path.Combine(dir.Path, "adapter");
+        PipelineCheck.WriteTinyModel(model, seed: 11);
+        var spec = Variant(variant, ModelSpec.FromConfigFile(model));
+        RandomCheckpoint.Write(spec, model, seed: 5);
+        var tokenizer = Tokenizer.FromDirectory(model);
+        int[] prompt = tokenizer.Encode(LongPrompt, addSpecialTokens: false);
+        float[][] ours, baseLogits;
+        using (var m = DecoderModel.Load(model, new CpuBackend(), WeightPrecision.F32))
+        {
+            baseLogits = LlamaCppOracle.AllLogits(m, prompt);
+            m.ApplyLora(new Scalpel.Adapters.LoraConfig { Rank = 4, Alpha = 32, TargetModules = ["all-linear"] }, seed: 2);
+            DecoderOracle.RandomizeLoraB(m, 3);
+            ours = LlamaCppOracle.AllLogits(m, prompt);
+            Scalpel.Adapters.PeftAdapter.Save(m, adapter);
+        }
+        string baseFile = Path.Combine(dir.Path, "base.gguf"), loraFile = Path.Combine(dir.Path, "lora.gguf");
+        Assert.Equal(0, Cli.CliRunner.Run("export", "gguf", "--model", model, "--out", baseFile, "--type", "f32").Code);
+        var (code, _, err) = Cli.CliRunner.Run("export", "gguf-adapter", "--model", model, "--adapter", adapter, "--out", loraFile);
+        Assert.True(code == 0, err);
+
+        var llama = LlamaCppOracle.Run([new LlamaJob(baseFile, [], 0, Lora: loraFile, Logits: true, Vocab: spec.VocabSize)], prompt)[0];
+        double error = LlamaCppOracle.MaxRelativeDifference(llama.Logits!, ours);
+        double effect = LlamaCppOracle.MaxRelativeDifference(baseLogits, ours);
+        output.WriteLine($"{variant} base GGUF + LoRA GGUF vs Scalpel base+adapter: {error:E2}; the adapter moves the logits by {effect:E2}");
+        Assert.True(effect > 0.1, $"the adapter changes the logits by only {effect:E2}");
+        Assert.True(error < 5e-3, $"{variant}: llama.cpp with the LoRA GGUF differs from Scalpel by {error:E2}");
+    }
+
     [Fact]
     public void Llama3RopeFactorsAreWhatConvertHfToGgufComputes()
     {
