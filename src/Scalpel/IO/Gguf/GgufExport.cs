@@ -211,6 +211,8 @@ public static class GgufExport
         Refuse(arch is "qwen3" or "gemma" && (spec.AttentionBias || spec.AttentionOutputBias), "attention biases");
         Refuse(arch != "llama" && spec.MlpBias, "MLP biases");
         Refuse(arch is "qwen2" or "qwen3" or "gemma" && spec.SlidingWindow > 0, $"sliding-window attention ({spec.SlidingWindow})");
+        // Not refused: a Mistral sliding window. llama.cpp's "llama" graph attends to the whole context, as the GGUF from
+        // convert_hf_to_gguf.py does; the two agree up to the window (4096 tokens for Mistral 7B v0.1, none later).
         return arch;
     }
 
