@@ -9,12 +9,14 @@ namespace Scalpel.Cli.Commands;
 /// <summary>
 /// <c>scalpel export merged</c>: fold an adapter into its base and write a plain Hugging Face folder.
 /// <c>scalpel export gguf</c>: the same weights (adapter folded in) as one GGUF file for llama.cpp and Ollama.
+/// <c>scalpel export gguf-adapter</c>: the adapter alone as a GGUF LoRA file. <c>--modelfile</c> adds an Ollama
+/// Modelfile next to the written file (FROM, ADAPTER with <c>--base</c>, TEMPLATE, PARAMETER stop).
 /// </summary>
 internal static class ExportCommand
 {
     private const string Usage = "usage: scalpel export merged --model DIR [--adapter DIR] --out DIR [--dtype bf16|f16|f32] [--max-shard-size BYTES|NGB|NMB]\n" +
-                                 "       scalpel export gguf --model DIR [--adapter DIR] --out FILE --type f32|f16|bf16|q8_0|q4_0\n" +
-                                 "       scalpel export gguf-adapter --model DIR --adapter DIR --out FILE [--type f32|f16|bf16]";
+                                 "       scalpel export gguf --model DIR [--adapter DIR] --out FILE --type f32|f16|bf16|q8_0|q4_0 [--modelfile]\n" +
+                                 "       scalpel export gguf-adapter --model DIR --adapter DIR --out FILE [--type f32|f16|bf16] [--modelfile --base BASE.gguf]";
 
     public static int Run(string[] args)
     {
@@ -61,7 +63,8 @@ internal static class ExportCommand
 
     private static int RunGguf(string[] rest, bool adapterOnly)
     {
-        string? model = null, adapter = null, output = null, type = adapterOnly ? "f32" : null;
+        string? model = null, adapter = null, output = null, type = adapterOnly ? "f32" : null, baseGguf = null;
+        bool modelfile = false;
         for (int i = 0; i < rest.Length; i++)
         {
             string Value() => i + 1 < rest.Length ? rest[++i] : throw new UsageException($"{rest[i]} needs a value\n{Usage}");
@@ -71,10 +74,15 @@ internal static class ExportCommand
                 case "--adapter": adapter = Value(); break;
                 case "--out": output = Value(); break;
                 case "--type": type = Value(); break;
+                case "--modelfile": modelfile = true; break;
+                case "--base" when adapterOnly: baseGguf = Value(); break;
                 default: throw new UsageException($"unknown option '{rest[i]}'\n{Usage}");
             }
         }
         if (model is null || output is null || type is null || (adapterOnly && adapter is null)) throw new UsageException(Usage);
+        if (adapterOnly && modelfile != (baseGguf is not null))
+            throw new UsageException($"--modelfile and --base go together for gguf-adapter: the Modelfile's FROM is the base GGUF\n{Usage}");
+        if (baseGguf is not null && !File.Exists(baseGguf)) throw new IOException($"--base {baseGguf}: no such GGUF file (write it with scalpel export gguf)");
         GgmlType ggmlType;
         try { ggmlType = GgufExport.ParseType(type); }
         catch (ArgumentException e) { throw new UsageException($"--type: {e.Message}"); }
@@ -91,6 +99,12 @@ internal static class ExportCommand
         if (adapterOnly) GgufExport.WriteAdapter(loaded, model, output, ggmlType);
         else GgufExport.Write(loaded, model, output, ggmlType);
         Console.WriteLine(Path.GetFullPath(output));
+        if (modelfile)
+        {
+            var written = adapterOnly ? OllamaModelfile.Write(model, baseGguf!, output) : OllamaModelfile.Write(model, output);
+            foreach (string warning in written.Warnings) Console.Error.WriteLine($"warning: {warning}");
+            Console.WriteLine(written.Path);
+        }
         return 0;
     }
 

@@ -227,11 +227,21 @@ public static class PeftAdapter
     /// Applies the adapter in a folder to a model that has none yet: checks every tensor's name and shape against
     /// the model before anything is loaded, so an adapter made for another model is refused whole.
     /// </summary>
-    public static LoraConfig Load(DecoderModel model, string directory)
+    /// <param name="settings">LoRA settings to apply instead of adapter_config.json's, e.g. a training run's own
+    /// dropout; rank, alpha, target modules and rsLoRA must equal the file's.</param>
+    public static LoraConfig Load(DecoderModel model, string directory, LoraConfig? settings = null)
     {
         if (model.Lora is not null) throw new InvalidOperationException("the model already has a LoRA adapter");
         var (config, file, stored, _) = OpenChecked(model, directory);
         using var weights = file;
+        if (settings is not null)
+        {
+            if (settings.Rank != config.Rank || settings.Alpha != config.Alpha || settings.UseRsLora != config.UseRsLora
+                || !settings.ResolveTargets().SetEquals(config.ResolveTargets()))
+                throw new AdapterFormatException($"{Path.Combine(directory, ConfigFileName)}: r, lora_alpha, target_modules or use_rslora " +
+                                                 $"differ from the settings to apply (r={settings.Rank}, alpha={settings.Alpha})");
+            config = settings;
+        }
         model.ApplyLora(config);
         foreach (var (module, a, b) in model.LoraModules)
         {

@@ -49,16 +49,7 @@ public sealed class ChatTemplate
     {
         if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"{directory}: no such folder");
         var config = TokenizerConfig.FromDirectory(directory);
-        string jinjaPath = Path.Combine(directory, "chat_template.jinja");
-        string jsonPath = Path.Combine(directory, "chat_template.json");
-        string? source = null, name = null;
-        if (File.Exists(jinjaPath)) (source, name) = (File.ReadAllText(jinjaPath), jinjaPath);
-        else if (config.ChatTemplate is { } fromConfig) (source, name) = (fromConfig, Path.Combine(directory, "tokenizer_config.json") + " (chat_template)");
-        else if (File.Exists(jsonPath))
-        {
-            var fromJson = TokenizerConfig.Parse(File.ReadAllText(jsonPath), jsonPath).ChatTemplate;
-            if (fromJson is not null) (source, name) = (fromJson, jsonPath + " (chat_template)");
-        }
+        var (source, name) = SourceFromDirectory(directory, config);
         if (source is null)
             throw new TemplateException(directory,
                 "no chat template: tokenizer_config.json has no \"chat_template\" and there is no chat_template.jinja or chat_template.json");
@@ -66,6 +57,19 @@ public sealed class ChatTemplate
         {
             BosToken = config.BosToken, EosToken = config.EosToken, PadToken = config.PadToken, UnkToken = config.UnkToken,
         };
+    }
+
+    /// <summary>The Jinja source <see cref="FromDirectory"/> would use, and where it came from; (null, null) when the folder has none.</summary>
+    public static (string? Source, string? Name) SourceFromDirectory(string directory, TokenizerConfig? config = null)
+    {
+        config ??= TokenizerConfig.FromDirectory(directory);
+        string jinjaPath = Path.Combine(directory, "chat_template.jinja");
+        string jsonPath = Path.Combine(directory, "chat_template.json");
+        if (File.Exists(jinjaPath)) return (File.ReadAllText(jinjaPath), jinjaPath);
+        if (config.ChatTemplate is { } fromConfig) return (fromConfig, Path.Combine(directory, "tokenizer_config.json") + " (chat_template)");
+        if (File.Exists(jsonPath) && TokenizerConfig.Parse(File.ReadAllText(jsonPath), jsonPath).ChatTemplate is { } fromJson)
+            return (fromJson, jsonPath + " (chat_template)");
+        return (null, null);
     }
 
     /// <summary>

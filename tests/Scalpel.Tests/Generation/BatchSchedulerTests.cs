@@ -50,22 +50,25 @@ public sealed class BatchSchedulerTests : IDisposable
     public async Task AFullQueueRefusesAtOnceAndCancelledRequestsEnd()
     {
         using var scheduler = new BatchScheduler(_generator, maxBatch: 1, maxQueue: 2, contextLength: 64);
-        using var cancel = new CancellationTokenSource();
-        // A long request holds the only slot; the next two wait; a fourth is refused.
-        var running = scheduler.Submit(Request("hold the slot", 60) with { Cancellation = cancel.Token });
-        await Task.Delay(50);
-        var waiting = new List<Task<GenerationResult>>();
-        Exception? refused = null;
-        for (int i = 0; i < 4 && refused is null; i++)
-        {
-            try { waiting.Add(scheduler.Submit(Request($"wait {i}", 2))); }
-            catch (QueueFullException e) { refused = e; }
-        }
-        Assert.NotNull(refused);
-        Assert.Contains("retry", refused!.Message);
-        cancel.Cancel();
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await running);
-        foreach (var w in waiting) Assert.Equal(2, (await w).Tokens.Length);
+        using var gone = new CancellationTokenSource();
+        gone.Cancel();
+        // A long request holds the only slot; the next two wait (one of them from a client that already left); a fourth is refused.
+        var running = scheduler.Submit(Request("hold the slot", 50));
+        SpinWait.SpinUntil(() => scheduler.Active == 1, 5000);
+        var waiting = scheduler.Submit(Request("wait", 2));
+        var abandoned = scheduler.Submit(Request("left", 2) with { Cancellation = gone.Token });
+        var refused = Assert.Throws<QueueFullException>(() => { _ = scheduler.Submit(Request("one too many", 2)); });
+        Assert.Contains("retry", refused.Message);
+        Assert.Equal(2, (await waiting).Tokens.Length);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await abandoned);
+        Assert.True((await running).Tokens.Length > 2);
+
+        // A client that leaves mid-answer frees its slot at the next step.
+        using var leaving = new CancellationTokenSource();
+        int pieces = 0;
+        var cut = scheduler.Submit(Request("stream then leave", 50) with { OnText = _ => { if (++pieces == 2) leaving.Cancel(); }, Cancellation = leaving.Token });
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await cut);
+        Assert.Equal(0, scheduler.Active);
     }
 
     [Fact]

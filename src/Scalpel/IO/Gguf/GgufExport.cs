@@ -11,9 +11,23 @@ public sealed class GgufExportException(string message) : Exception(message);
 /// <summary>
 /// A loaded model (adapter already folded or applied) as a GGUF v3 file llama.cpp loads: architecture metadata,
 /// the byte-level BPE tokenizer (tokens, types, merges, special ids, add-bos flag, pre-tokenizer name), the chat
-/// template, and tensors under llama.cpp's names. Llama/Mistral q/k rows are permuted the way llama.cpp's
-/// convert_hf_to_gguf.py does (HF's rotate-half layout → interleaved pairs); norms and biases stay F32.
+/// template, and tensors under llama.cpp's names. Norms, biases and rope factors stay F32.
 /// </summary>
+/// <remarks>
+/// What each Hugging Face architecture becomes, as llama.cpp's convert_hf_to_gguf.py and src/models/*.cpp have it:
+/// <list type="bullet">
+/// <item>Llama, Mistral, SmolLM → "llama": q/k rows permuted from HF's rotate-half layout to llama.cpp's interleaved
+/// pairs; optional q/k/v/o and MLP biases; linear rope scaling as rope.scaling.type/factor; Llama 3 rope scaling as the
+/// per-frequency divisors in <c>rope_freqs.weight</c> [headDim/2].</item>
+/// <item>Qwen2 → "qwen2" and Qwen3 → "qwen3": NeoX (rotate-half) rope, so no permutation; Qwen2's q/k/v biases;
+/// Qwen3's per-head q/k RMSNorm as <c>attn_q_norm</c>/<c>attn_k_norm</c>.</item>
+/// <item>Gemma → "gemma": llama.cpp multiplies RMSNorm by the stored weight, so the +1 Gemma applies is folded into
+/// every norm weight; it scales embeddings by √hidden itself, uses the tanh GELU, and always ties the output to
+/// token_embd (no lm_head).</item>
+/// </list>
+/// What llama.cpp's graph for an architecture would compute differently (a bias it never loads, a sliding window it
+/// does not apply) is refused by <see cref="Architecture"/> rather than exported wrong.
+/// </remarks>
 public static class GgufExport
 {
     public static GgmlType ParseType(string text) => text.ToLowerInvariant() switch
@@ -60,9 +74,42 @@ public static class GgufExport
                 long cols = matrix ? shape[1] : 1;
                 values = () => PermuteRows(t.Values(), h, (int)shape[0], (int)cols);
             }
+            if (spec.NormWeightOffset != 0 && IsNormWeight(t.Name))
+                values = () => AddOffset(t.Values(), spec.NormWeightOffset);
             gguf.AddTensor(new GgufTensor(name, shape, storeAs, values));
         }
+        if (spec.Rope.Type == RopeType.Llama3)
+        {
+            var factors = RopeFrequencyFactors(spec);
+            gguf.AddTensor(new GgufTensor("rope_freqs.weight", [factors.Length], GgmlType.F32, () => factors));
+        }
         gguf.Write(outputFile);
+    }
+
+    /// <summary>RMSNorm weights: the layer norms, the final norm, Qwen3's per-head q/k norms.</summary>
+    private static bool IsNormWeight(string hfName) =>
+        hfName.EndsWith("layernorm.weight", StringComparison.Ordinal) || hfName == "model.norm.weight"
+        || hfName.EndsWith("q_norm.weight", StringComparison.Ordinal) || hfName.EndsWith("k_norm.weight", StringComparison.Ordinal);
+
+    private static float[] AddOffset(float[] values, float offset)
+    {
+        System.Numerics.Tensors.TensorPrimitives.Add(values, offset, values);
+        return values;
+    }
+
+    /// <summary>
+    /// <c>rope_freqs.weight</c> for Llama 3 rope scaling: llama.cpp's ggml_rope_ext divides each base frequency
+    /// theta^(−2i/d) by factor[i], so the factors are plain inv_freq over scaled inv_freq, with the scaled one computed
+    /// exactly as Scalpel's own rope table does (transformers' _compute_llama3_parameters). convert_hf_to_gguf.py writes
+    /// the same numbers (1 for short wavelengths, the scaling factor for long ones, a blend between), except that it
+    /// reads original_max_position_embeddings from the top level of config.json (falling back to 8192) where
+    /// transformers reads it from rope_scaling; this export follows transformers, whose model it is.
+    /// </summary>
+    public static float[] RopeFrequencyFactors(ModelSpec spec)
+    {
+        double[] plain = Backends.Cpu.Kernels.RopeTable.InverseFrequencies(spec.HeadDim, spec.RopeTheta, RopeScaling.None);
+        double[] scaled = Backends.Cpu.Kernels.RopeTable.InverseFrequencies(spec.HeadDim, spec.RopeTheta, spec.Rope);
+        return plain.Zip(scaled, (p, s) => (float)(p / s)).ToArray();
     }
 
     /// <summary>general.* and the architecture's hyper-parameters, as convert_hf_to_gguf.py writes them (adapters too).</summary>
@@ -87,6 +134,12 @@ public static class GgufExport
         gguf.Add($"{arch}.attention.layer_norm_rms_epsilon", (float)spec.RmsNormEps);
         gguf.Add($"{arch}.rope.freq_base", (float)spec.RopeTheta);
         gguf.Add($"{arch}.rope.dimension_count", (uint)spec.HeadDim);
+        if (spec.Rope.Type == RopeType.Linear)
+        {
+            // llama.cpp: freq_scale = 1/factor, every frequency divided by the factor (position interpolation).
+            gguf.Add($"{arch}.rope.scaling.type", "linear");
+            gguf.Add($"{arch}.rope.scaling.factor", (float)spec.Rope.Factor);
+        }
         gguf.Add($"{arch}.vocab_size", (uint)spec.VocabSize);
     }
 
@@ -131,20 +184,35 @@ public static class GgufExport
         return values;
     }
 
-    /// <summary>The GGUF architecture name, or a clear refusal.</summary>
+    /// <summary>The GGUF architecture name, or a refusal that names what llama.cpp would compute differently.</summary>
     public static string Architecture(ModelSpec spec)
     {
         string arch = spec.ModelType switch
         {
             "llama" or "mistral" => "llama",
             "qwen2" => "qwen2",
+            "qwen3" => "qwen3",
+            "gemma" => "gemma",
             _ => throw new GgufExportException(
-                $"GGUF export supports Llama, Mistral, SmolLM and Qwen2 models; {spec.Architecture} ({spec.ModelType}) is not supported yet"),
+                $"GGUF export supports Llama, Mistral, SmolLM, Qwen2, Qwen3 and Gemma models; {spec.Architecture} ({spec.ModelType}) is not supported yet"),
         };
-        if (spec.Rope != RopeScaling.None)
-            throw new GgufExportException($"GGUF export of RoPE scaling ({spec.Rope}) is not supported yet");
-        if (spec.QkNorm || spec.NormWeightOffset != 0 || spec.EmbeddingScale != 1f || spec.Activation != Activation.Silu)
-            throw new GgufExportException($"{spec.Architecture}: this variant (q/k norm, norm offset, embedding scale or activation) has no GGUF mapping");
+        void Refuse(bool condition, string what)
+        {
+            if (condition) throw new GgufExportException($"{spec.Architecture}: {what}; llama.cpp's \"{arch}\" graph would compute something else, so it is not exported");
+        }
+        bool gemma = arch == "gemma";
+        Refuse(spec.Rope.Type == RopeType.Llama3 && arch != "llama", "Llama 3 rope scaling outside a Llama model");
+        Refuse(spec.Activation != (gemma ? Activation.GeluTanh : Activation.Silu), $"activation {spec.Activation}");
+        Refuse(spec.QkNorm != (arch == "qwen3"), spec.QkNorm ? "q/k norms" : "no q/k norms");
+        Refuse(spec.NormWeightOffset != (gemma ? 1f : 0f), $"RMSNorm weight offset {spec.NormWeightOffset}");
+        Refuse(spec.EmbeddingScale != (gemma ? MathF.Sqrt(spec.HiddenSize) : 1f), $"embedding scale {spec.EmbeddingScale}");
+        Refuse(gemma && !spec.TieWordEmbeddings, "an untied lm_head (llama.cpp's Gemma always reuses token_embd)");
+        Refuse(arch == "qwen2" && !spec.AttentionBias, "q/k/v without biases");
+        Refuse(arch is "qwen3" or "gemma" && (spec.AttentionBias || spec.AttentionOutputBias), "attention biases");
+        Refuse(arch != "llama" && spec.MlpBias, "MLP biases");
+        Refuse(arch is "qwen2" or "qwen3" or "gemma" && spec.SlidingWindow > 0, $"sliding-window attention ({spec.SlidingWindow})");
+        // Not refused: a Mistral sliding window. llama.cpp's "llama" graph attends to the whole context, as the GGUF from
+        // convert_hf_to_gguf.py does; the two agree up to the window (4096 tokens for Mistral 7B v0.1, none later).
         return arch;
     }
 
@@ -171,6 +239,8 @@ public static class GgufExport
                 "self_attn.k_proj" => "attn_k",
                 "self_attn.v_proj" => "attn_v",
                 "self_attn.o_proj" => "attn_output",
+                "self_attn.q_norm" => "attn_q_norm",
+                "self_attn.k_norm" => "attn_k_norm",
                 "post_attention_layernorm" => "ffn_norm",
                 "mlp.gate_proj" => "ffn_gate",
                 "mlp.up_proj" => "ffn_up",
@@ -263,10 +333,8 @@ public static class GgufExport
         bool addEos = eos is int ee && with.Length > without.Length && with[^1] == ee;
         gguf.Add("tokenizer.ggml.add_bos_token", addBos);
         gguf.Add("tokenizer.ggml.add_eos_token", addEos);
-        string? template = tokenizer.Config.ChatTemplate;
-        string jinja = Path.Combine(modelDirectory, "chat_template.jinja");
-        if (template is null && File.Exists(jinja)) template = File.ReadAllText(jinja);
-        if (template is not null) gguf.Add("tokenizer.chat_template", template);
+        if (ChatTemplate.SourceFromDirectory(modelDirectory, tokenizer.Config).Source is { } template)
+            gguf.Add("tokenizer.chat_template", template);
     }
 
     /// <summary>A Llama 2 / Mistral / Phi-3 style tokenizer.json: BPE over ▁-marked pieces with byte fallback.</summary>

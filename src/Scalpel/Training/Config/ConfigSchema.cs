@@ -16,7 +16,7 @@ internal static class ConfigSchema
         "data.train", "data.validation", "data.format", "data.train_on", "data.max_length", "data.truncation", "data.packing",
         "data.validation_split",
         "method",
-        "lora.rank", "lora.alpha", "lora.dropout", "lora.target_modules", "lora.use_rslora",
+        "lora.rank", "lora.alpha", "lora.dropout", "lora.target_modules", "lora.use_rslora", "lora.init_from",
         "training.epochs", "training.max_steps", "training.batch_size", "training.tokens_per_batch", "training.gradient_accumulation",
         "training.lr", "training.schedule", "training.warmup_steps", "training.warmup_ratio", "training.min_lr_ratio",
         "training.weight_decay", "training.max_grad_norm", "training.beta1", "training.beta2", "training.eps", "training.seed",

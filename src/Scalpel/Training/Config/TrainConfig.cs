@@ -1,3 +1,4 @@
+using System.Globalization;
 using Scalpel.Data.Rendering;
 using Scalpel.Adapters;
 using Scalpel.Models;
@@ -100,7 +101,39 @@ public sealed record TrainConfig
         if (!Directory.Exists(Model.Path)) errors.Add($"model.path: no such folder: {Model.Path}");
         if (!File.Exists(Data.Train)) errors.Add($"data.train: no such file: {Data.Train}");
         if (Data.Validation is { } v && !File.Exists(v)) errors.Add($"data.validation: no such file: {v}");
+        if (Lora.InitFrom is { } init && !Directory.Exists(init)) errors.Add($"lora.init_from: no such folder: {init}");
         if (errors.Count > 0) throw new TrainConfigException("config", errors);
+    }
+
+    /// <summary>
+    /// When <c>lora.init_from</c> is set: checks that the adapter there is a PEFT LoRA adapter with the rank, alpha,
+    /// target modules and rsLoRA flag this config's <c>lora</c> section says, so the config stays the one description
+    /// of what is trained (and a resumed run reads the same). <c>lora.dropout</c> is the config's own; the adapter's
+    /// lora_dropout is not used. Call after <see cref="CheckInputsExist"/>, before loading the model.
+    /// </summary>
+    /// <exception cref="TrainConfigException">one line per mismatch, naming adapter_config.json, its field and the config field to set</exception>
+    public void CheckInitialAdapter()
+    {
+        if (Lora.InitFrom is not { } dir) return;
+        LoraConfig stored;
+        try { stored = PeftAdapter.ReadConfig(dir); }
+        catch (AdapterFormatException e) { throw new TrainConfigException("lora.init_from", [$"lora.init_from: {e.Message}"]); }
+        string file = Path.Combine(dir, PeftAdapter.ConfigFileName);
+        var ours = ToLoraConfig();
+        var errors = new List<string>();
+        void Mismatch(string adapterField, object adapterValue, string configField, object configValue, string yaml) =>
+            errors.Add($"{configField}: is {configValue}, but lora.init_from's {file} has {adapterField} = {adapterValue}; set {configField}: {yaml}");
+        if (stored.Rank != ours.Rank) Mismatch("r", stored.Rank, "lora.rank", ours.Rank, stored.Rank.ToString(CultureInfo.InvariantCulture));
+        if (stored.Alpha != ours.Alpha)
+            Mismatch("lora_alpha", Num(stored.Alpha), "lora.alpha", Num(ours.Alpha), Num(stored.Alpha));
+        if (!stored.ResolveTargets().SetEquals(ours.ResolveTargets()))
+            Mismatch("target_modules", List(stored.TargetModules), "lora.target_modules", List(ours.TargetModules), List(stored.TargetModules));
+        if (stored.UseRsLora != ours.UseRsLora)
+            Mismatch("use_rslora", stored.UseRsLora ? "true" : "false", "lora.use_rslora", ours.UseRsLora ? "true" : "false", stored.UseRsLora ? "true" : "false");
+        if (errors.Count > 0) throw new TrainConfigException("lora.init_from", errors);
+
+        static string Num(float x) => x.ToString("R", CultureInfo.InvariantCulture);
+        static string List(IReadOnlyList<string> modules) => modules is ["all-linear"] ? "all-linear" : "[" + string.Join(", ", modules) + "]";
     }
 }
 
@@ -139,12 +172,15 @@ public sealed record LoraSection
     /// <summary>Module names (q_proj … down_proj) or the single entry "all-linear".</summary>
     public IReadOnlyList<string> TargetModules { get; init; } = ["q_proj", "k_proj", "v_proj", "o_proj"];
     public bool UseRslora { get; init; }
+    /// <summary>A PEFT adapter folder whose weights the adapter starts from (instead of A random, B zero). Its r,
+    /// lora_alpha, target_modules and use_rslora must be the ones this section says; see <see cref="TrainConfig.CheckInitialAdapter"/>.</summary>
+    public string? InitFrom { get; init; }
 
     public bool Equals(LoraSection? other) =>
         other is not null && Rank == other.Rank && Alpha.Equals(other.Alpha) && Dropout.Equals(other.Dropout)
-        && UseRslora == other.UseRslora && TargetModules.SequenceEqual(other.TargetModules);
+        && UseRslora == other.UseRslora && TargetModules.SequenceEqual(other.TargetModules) && InitFrom == other.InitFrom;
 
-    public override int GetHashCode() => HashCode.Combine(Rank, Alpha, Dropout, UseRslora, string.Join(',', TargetModules));
+    public override int GetHashCode() => HashCode.Combine(Rank, Alpha, Dropout, UseRslora, string.Join(',', TargetModules), InitFrom);
 }
 
 /// <summary><c>training</c>: length of training, batch, optimizer and schedule.</summary>

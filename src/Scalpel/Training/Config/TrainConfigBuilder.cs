@@ -42,7 +42,10 @@ internal static class TrainConfigBuilder
             Dropout = v.Double("lora.dropout", loraDefaults.Dropout, 0, 1, maxExclusive: true),
             TargetModules = TargetModules(v) ?? loraDefaults.TargetModules,
             UseRslora = v.Bool("lora.use_rslora", loraDefaults.UseRslora),
+            InitFrom = v.PathValue("lora.init_from"),
         };
+        if (lora.InitFrom is not null && method != TrainingMethod.Lora)
+            v.Error("lora.init_from", $"starts a LoRA adapter from a saved one, so it needs method: lora ({v.Where("method")})");
 
         var t = new TrainingSection();
         int? tokensPerBatch = v.OptionalInt("training.tokens_per_batch", min: 1);

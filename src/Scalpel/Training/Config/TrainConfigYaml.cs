@@ -36,6 +36,7 @@ internal static class TrainConfigYaml
         Field(w, 1, "dropout", Num(c.Lora.Dropout));
         Field(w, 1, "target_modules", "[" + string.Join(", ", c.Lora.TargetModules.Select(Str)) + "]");
         Field(w, 1, "use_rslora", Bool(c.Lora.UseRslora));
+        Field(w, 1, "init_from", Str(c.Lora.InitFrom));
 
         var t = c.Training;
         Section(w, "training");

@@ -41,6 +41,7 @@ public static class FineTuneRecipe
         IProgress<FineTuneProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         config.CheckInputsExist();
+        config.CheckInitialAdapter();
         string runDir = Path.GetFullPath(config.Output.Dir);
         var store = new CheckpointStore(runDir, config.Checkpoints.Keep);
         string metricsPath = Path.Combine(runDir, "metrics.jsonl");
@@ -91,6 +92,7 @@ public static class FineTuneRecipe
         model.GradientCheckpointing = t.GradientCheckpointing;
         if (full) model.EnableFullFineTuning();
         else if (latest is not null) PeftAdapter.Load(model, Path.Combine(latest.Value.Path, "adapter"));
+        else if (config.Lora.InitFrom is { } initial) PeftAdapter.Load(model, initial, config.ToLoraConfig());   // checked above
         else model.ApplyLora(config.ToLoraConfig(), seed: t.Seed);
         using var trainer = new Trainer(model, config.ToTrainerOptions(totalSteps));
 

@@ -453,6 +453,17 @@ public class TrainConfigTests
     }
 
     [Fact]
+    public void InitFromIsAPathThatNeedsMethodLora()
+    {
+        var c = Parse(Minimal + "\nlora:\n  init_from: adapters/start\n");
+        Assert.Equal(Path.Combine(Base, "adapters", "start"), c.Lora.InitFrom);
+        Assert.Null(Parse(Minimal).Lora.InitFrom);
+        Assert.Equal(c, TrainConfig.Parse(c.ToYaml(), "/elsewhere/config.yaml"));
+        var e = Fails(Minimal, "method=full", "lora.init_from=/adapters/start");
+        Assert.Contains("lora.init_from: starts a LoRA adapter from a saved one, so it needs method: lora", e.Message);
+    }
+
+    [Fact]
     public void LoadReadsTheFileAndNamesIt()
     {
         using var dir = new Scalpel.Tests.Models.TinyCheckpoint.TempDir();
