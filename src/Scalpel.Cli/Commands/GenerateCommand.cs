@@ -16,13 +16,18 @@ internal static class GenerateCommand
         "  --prompt TEXT            the user's message (\"-\" reads it from stdin)\n" +
         "  --messages FILE          a conversation: {\"messages\": [...], \"tools\": [...]?} or a JSON list of messages\n" +
         "  --raw                    --prompt is plain text to continue, not a chat message\n" +
+        "  --choice TEXT            the answer must be exactly one of these (repeatable)\n" +
+        "  --json-schema FILE       the answer must be JSON conforming to this schema\n" +
+        "  --json-object            the answer must be a JSON object\n" +
         "  --json                   print one JSON object at the end (text, finish_reason, token counts) instead of streaming\n" +
         GenerationArgs.Usage;
 
     public static int Run(string[] argv)
     {
-        var args = new CommandArgs(argv, UsageText, [.. GenerationArgs.ValueFlags, "--prompt", "--messages"], ["--raw", "--json"],
-            repeatable: ["--stop"]);
+        var args = new CommandArgs(argv, UsageText, [.. GenerationArgs.ValueFlags, "--prompt", "--messages", "--choice", "--json-schema"],
+            ["--raw", "--json", "--json-object"], repeatable: ["--stop", "--choice"]);
+        if (new[] { args.Has("--choice"), args.Has("--json-schema"), args.Has("--json-object") }.Count(b => b) > 1)
+            throw new UsageException("--choice, --json-schema and --json-object exclude each other");
         if (args.Positionals.Count > 0) throw new UsageException($"unexpected argument '{args.Positionals[0]}'\n\n{UsageText}");
         if (args.Has("--prompt") == args.Has("--messages")) throw new UsageException($"give --prompt or --messages\n\n{UsageText}");
         if (args.Has("--raw") && !args.Has("--prompt")) throw new UsageException("--raw goes with --prompt");
@@ -37,6 +42,7 @@ internal static class GenerateCommand
             var request = new GenerationRequest
             {
                 PromptIds = prompt, MaxNewTokens = maxTokens, Sampling = sampling, StopStrings = args.Values("--stop"),
+                Constraint = Constraint(args, loaded),
                 OnText = json ? null : piece => { Console.Out.Write(piece); Console.Out.Flush(); },
             };
             var result = loaded.Generator.Generate(request);
@@ -60,6 +66,19 @@ internal static class GenerateCommand
             Console.Error.WriteLine($"scalpel: {e.Message}");
             return 1;
         }
+    }
+
+    private static Func<Generation.Constraints.ITokenConstraint>? Constraint(CommandArgs args, InferenceModel loaded)
+    {
+        if (args.Has("--json-object")) return loaded.Vocabulary.JsonObjectGrammar.Start;
+        if (args.Values("--choice") is { Count: > 0 } choices) return Generation.Constraints.TokenGrammar.Choice(loaded.Vocabulary, choices).Start;
+        if (args.Value("--json-schema") is not { } file) return null;
+        if (!File.Exists(file)) throw new FileNotFoundException($"{file}: no such file");
+        JsonNode? schema;
+        try { schema = JsonNode.Parse(File.ReadAllText(file)); }
+        catch (JsonException e) { throw new FormatException($"{file}: invalid JSON ({e.Message})"); }
+        try { return Generation.Constraints.TokenGrammar.JsonSchema(loaded.Vocabulary, schema!).Start; }
+        catch (NotSupportedException e) { throw new FormatException($"{file}: {e.Message}"); }
     }
 
     private static int[] Prompt(CommandArgs args, InferenceModel loaded)

@@ -30,6 +30,11 @@ public sealed class InferenceModel : IDisposable
     public GenerationDefaults Defaults { get; }
     public Generator Generator { get; }
 
+    private Constraints.TokenVocabulary? _vocabulary;
+    /// <summary>The token byte strings for constrained decoding, built on first use (a second or two on a 150k vocabulary).</summary>
+    public Constraints.TokenVocabulary Vocabulary =>
+        LazyInitializer.EnsureInitialized(ref _vocabulary, () => Constraints.TokenVocabulary.FromTokenizer(Tokenizer, Generator.StopTokens));
+
     public static InferenceModel Load(string modelDirectory, string? adapterDirectory = null)
     {
         if (!System.IO.Directory.Exists(modelDirectory)) throw new DirectoryNotFoundException($"{modelDirectory}: no such folder");

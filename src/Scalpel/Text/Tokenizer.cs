@@ -321,6 +321,21 @@ public sealed class Tokenizer
     /// <summary>The vocabulary string of an id (byte-level tokens in GPT-2's printable form, e.g. "Ġthe"); null when unknown.</summary>
     public string? IdToToken(int id) => (uint)id < (uint)_idToToken.Length ? _idToToken[id] : null;
 
+    /// <summary>
+    /// The raw UTF-8 bytes one token adds to the decoded text when it stands in the middle of it: byte-level tokens
+    /// through the reverse GPT-2 byte map, SentencePiece-style ▁ as a space and &lt;0xNN&gt; as that byte, added
+    /// non-special tokens as their text; special tokens and unknown ids give none. What depends on position is left
+    /// out: the first token's leading space that Metaspace/Strip decoders drop, and clean_up_tokenization_spaces.
+    /// A token may hold part of a UTF-8 character.
+    /// </summary>
+    public byte[] TokenBytes(int id)
+    {
+        if (TokenFor(id, skipSpecialTokens: true) is not { } token) return [];
+        if (_decoder is null) return Encoding.UTF8.GetBytes(token);
+        bool textMode = false;
+        return _decoder.Single(TokenPiece.Of(token), ref textMode).ToBytes();
+    }
+
     /// <summary>True for added tokens marked special (what skip_special_tokens leaves out).</summary>
     public bool IsSpecial(int id) => (uint)id < (uint)_special.Length && _special[id];
 }

@@ -72,4 +72,26 @@ public sealed class GenerateCommandTests : IDisposable
         Assert.Contains("nope", missing.Err);
         Assert.DoesNotContain("   at ", missing.Err);
     }
+
+    [Fact]
+    public void ConstrainedAnswersAreValidByConstruction()
+    {
+        string schema = Path.Combine(_dir.Path, "schema.json");
+        File.WriteAllText(schema, """{"type": "object", "properties": {"label": {"enum": ["alpha", "bravo"]}, "n": {"type": "integer"}}, "required": ["label", "n"]}""");
+        for (int seed = 0; seed < 5; seed++)
+        {
+            var (code, json, err) = CliRunner.Run("generate", "--model", _model, "--prompt", "x", "--json-schema", schema, "--temperature", "1.5",
+                "--seed", seed.ToString(), "--max-tokens", "60", "--json");
+            Assert.True(code == 0, err);
+            var result = JsonNode.Parse(json)!;
+            Assert.Equal("stop", (string)result["finish_reason"]!);
+            var answer = JsonNode.Parse((string)result["text"]!)!;
+            Assert.Contains((string)answer["label"]!, new[] { "alpha", "bravo" });
+            Assert.Equal(System.Text.Json.JsonValueKind.Number, answer["n"]!.GetValueKind());
+        }
+        var choice = CliRunner.Run("generate", "--model", _model, "--prompt", "x", "--choice", "delta", "--choice", "echo", "--json");
+        Assert.Contains((string)JsonNode.Parse(choice.Out)!["text"]!, new[] { "delta", "echo" });
+        var both = CliRunner.Run("generate", "--model", _model, "--prompt", "x", "--choice", "a", "--json-object");
+        Assert.Equal(2, both.Code);
+    }
 }

@@ -141,4 +141,26 @@ public sealed class CompareEndToEndTests : IClassFixture<CompareEndToEndTests.Tr
         Assert.Equal(30, lines.Length);
         Assert.NotNull(JsonNode.Parse(lines[0])!["prediction"]);
     }
+
+    [Fact]
+    public void ChoiceConstrainedAnswersAreAlwaysALabel()
+    {
+        string suite = Path.Combine(_task.Dir.Path, "choices.yaml");
+        File.WriteAllText(suite, $"""
+            name: choices
+            tasks:
+              - name: labels
+                data: {_task.Val}
+                limit: 25
+                generation: {"{"}max_tokens: 8, temperature: 1.2, choices: [alpha, bravo, charlie, delta, echo]{"}"}
+                metrics:
+                  - accuracy: {"{"}labels: [alpha, bravo, charlie, delta, echo]{"}"}
+            """);
+        string output = Path.Combine(_task.Dir.Path, "out-choices");
+        var (code, _, stderr) = CliRunner.Run("eval", suite, "--model", _task.Model, "--out", output);
+        Assert.True(code == 0, stderr);
+        var predictions = File.ReadAllLines(Path.Combine(output, "examples", "labels.jsonl")).Select(l => (string)JsonNode.Parse(l)!["prediction"]!).ToList();
+        Assert.Equal(25, predictions.Count);
+        Assert.All(predictions, p => Assert.Contains(p, new[] { "alpha", "bravo", "charlie", "delta", "echo" }));
+    }
 }

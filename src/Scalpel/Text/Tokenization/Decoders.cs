@@ -15,6 +15,24 @@ internal abstract class Decoder
     /// string (after Fuse or ByteLevel). Null when this decoder cannot stream in that position.
     /// </summary>
     public abstract StreamStage? CreateStage(bool textMode, out bool textModeAfter);
+
+    /// <summary>
+    /// What this step makes of one token standing in the middle of a text (see <see cref="TokenPiece"/>): the per-token
+    /// work without what depends on position (Metaspace dropping the first token's ▁, Strip trimming the start of the
+    /// fused text). <paramref name="textMode"/> as in <see cref="CreateStage"/>.
+    /// </summary>
+    public virtual TokenPiece Single(TokenPiece piece, ref bool textMode) => piece;
+}
+
+/// <summary>One token on its way through the decoder chain: still text, or already raw bytes (after ByteLevel or ByteFallback).</summary>
+internal readonly record struct TokenPiece(string? Text, byte[]? Bytes)
+{
+    public static TokenPiece Of(string text) => new(text, null);
+
+    public byte[] ToBytes() => Bytes ?? Encoding.UTF8.GetBytes(Text ?? "");
+
+    /// <summary>A text step on a piece: applied to text, skipped on bytes (no real chain puts a text step after a byte step).</summary>
+    public TokenPiece MapText(Func<string, string> map) => Text is null ? this : Of(map(Text));
 }
 
 /// <summary>One step of a streaming decode: receives strings, emits strings; Flush emits what it held back.</summary>
@@ -43,6 +61,12 @@ internal sealed class SequenceDecoder(Decoder[] steps) : Decoder
         }
         textModeAfter = textMode;
         return new ChainStage(stages);
+    }
+
+    public override TokenPiece Single(TokenPiece piece, ref bool textMode)
+    {
+        foreach (var step in steps) piece = step.Single(piece, ref textMode);
+        return piece;
     }
 }
 
@@ -78,6 +102,12 @@ internal sealed class ByteLevelDecoder : Decoder
             if (!map.TryGetValue(token[i], out bytes[i])) return Encoding.UTF8.GetBytes(token);
         }
         return bytes;
+    }
+
+    public override TokenPiece Single(TokenPiece piece, ref bool textMode)
+    {
+        textMode = true;
+        return piece.Text is null ? piece : new TokenPiece(null, TokenBytes(piece.Text));
     }
 
     public override List<string> DecodeChain(List<string> tokens)
@@ -134,6 +164,8 @@ internal sealed class ReplaceDecoder(SplitPattern pattern, string? literal, stri
     }
 
     public override List<string> DecodeChain(List<string> tokens) => tokens.Select(Replace).ToList();
+
+    public override TokenPiece Single(TokenPiece piece, ref bool textMode) => piece.MapText(Replace);
 
     public override StreamStage? CreateStage(bool textMode, out bool textModeAfter)
     {
@@ -210,6 +242,9 @@ internal sealed class ByteFallbackDecoder : Decoder
         catch (DecoderFallbackException) { return new string('\uFFFD', bytes.Count); }
     }
 
+    public override TokenPiece Single(TokenPiece piece, ref bool textMode) =>
+        !textMode && piece.Text is { } t && TryByte(t, out byte b) ? new TokenPiece(null, [b]) : piece;
+
     public override List<string> DecodeChain(List<string> tokens)
     {
         var result = new List<string>(tokens.Count);
@@ -255,6 +290,12 @@ internal sealed class FuseDecoder : Decoder
 {
     public override List<string> DecodeChain(List<string> tokens) => [string.Concat(tokens)];
 
+    public override TokenPiece Single(TokenPiece piece, ref bool textMode)
+    {
+        textMode = true;
+        return piece;
+    }
+
     public override StreamStage CreateStage(bool textMode, out bool textModeAfter)
     {
         textModeAfter = true;
@@ -282,6 +323,9 @@ internal sealed class StripDecoder(char content, int start, int stop) : Decoder
     }
 
     public override List<string> DecodeChain(List<string> tokens) => tokens.Select(Strip).ToList();
+
+    /// <summary>Per token it strips; after Fuse it trims only the start and end of the whole text, which a middle token is not.</summary>
+    public override TokenPiece Single(TokenPiece piece, ref bool textMode) => textMode ? piece : piece.MapText(Strip);
 
     public override StreamStage CreateStage(bool textMode, out bool textModeAfter)
     {
@@ -344,6 +388,8 @@ internal sealed class MetaspaceDecoder(char replacement, bool dropFirst) : Decod
     }
 
     public override List<string> DecodeChain(List<string> tokens) => tokens.Select(Token).ToList();
+
+    public override TokenPiece Single(TokenPiece piece, ref bool textMode) => piece.MapText(t => t.Replace(replacement, ' '));
 
     public override StreamStage? CreateStage(bool textMode, out bool textModeAfter)
     {
