@@ -14,6 +14,9 @@ public sealed class ProfilingBackend(IBackend inner) : IBackend
 {
     private readonly Dictionary<string, (double Seconds, long Calls)> _totals = new();
 
+    /// <summary>Name each MatMul by its m, n, k rather than as skinny or large (for decoding, where m is the batch).</summary>
+    public bool MatMulShapes { get; init; }
+
     private void Time(string name, Action action)
     {
         long start = Stopwatch.GetTimestamp();
@@ -37,13 +40,23 @@ public sealed class ProfilingBackend(IBackend inner) : IBackend
 
     public void Reset() => _totals.Clear();
 
-    public void Print(TextWriter writer, int steps)
+    /// <summary>The totals so far, to subtract from a later <see cref="Print"/> (e.g. a prefill from a prefill + decode).</summary>
+    public IReadOnlyDictionary<string, (double Seconds, long Calls)> Snapshot() => new Dictionary<string, (double, long)>(_totals);
+
+    /// <summary>Time per step and share by operation, less <paramref name="baseline"/> when given; seconds in ms with <paramref name="ms"/>.</summary>
+    public void Print(TextWriter writer, int steps, IReadOnlyDictionary<string, (double Seconds, long Calls)>? baseline = null, bool ms = false)
     {
-        double total = _totals.Values.Sum(t => t.Seconds);
-        writer.WriteLine($"{"operation",-44} {"s/step",8} {"share",6} {"calls/step",10}");
-        foreach (var (name, (seconds, calls)) in _totals.OrderByDescending(kv => kv.Value.Seconds))
-            writer.WriteLine($"{name,-44} {seconds / steps,8:F3} {seconds / total,6:P0} {calls / (double)steps,10:F0}");
-        writer.WriteLine($"{"total in backend",-44} {total / steps,8:F3}");
+        var rows = _totals.Select(kv =>
+        {
+            var b = baseline is not null && baseline.TryGetValue(kv.Key, out var x) ? x : default;
+            return (Name: kv.Key, Seconds: kv.Value.Seconds - b.Seconds, Calls: kv.Value.Calls - b.Calls);
+        }).Where(r => r.Calls > 0).ToList();
+        double total = rows.Sum(r => r.Seconds), scale = ms ? 1000 : 1;
+        string unit = ms ? "ms/step" : "s/step";
+        writer.WriteLine($"{"operation",-44} {unit,8} {"share",6} {"calls/step",10}");
+        foreach (var (name, seconds, calls) in rows.OrderByDescending(r => r.Seconds))
+            writer.WriteLine($"{name,-44} {seconds * scale / steps,8:F3} {seconds / total,6:P0} {calls / (double)steps,10:F0}");
+        writer.WriteLine($"{"total in backend",-44} {total * scale / steps,8:F3}");
     }
 
     public string Name => inner.Name;
@@ -78,7 +91,7 @@ public sealed class ProfilingBackend(IBackend inner) : IBackend
     public void MatMul(Tensor c, Tensor a, bool transA, Tensor b, bool transB, float alpha = 1, float beta = 0)
     {
         int m = c.Rows, n = c.Columns, k = transA ? a.Rows : a.Columns;
-        string kind = Math.Min(m, Math.Min(n, k)) <= 64 ? "skinny" : "large";
+        string kind = MatMulShapes ? $"m={m} n={n} k={k}" : Math.Min(m, Math.Min(n, k)) <= 64 ? "skinny" : "large";
         Time($"MatMul {(transA ? "T" : "N")}{(transB ? "T" : "N")} {kind} {b.DType}", () => inner.MatMul(c, a, transA, b, transB, alpha, beta));
     }
 

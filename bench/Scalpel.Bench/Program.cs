@@ -16,8 +16,10 @@ public static class Program
                 return DataBench.Run(rest);
             case "tokenize-cpu":
                 return TokenizerBench.Run(rest);
+            case "generate-cpu":
+                return GenerateBench.Run(rest);
             default:
-                Console.Error.WriteLine("usage: Scalpel.Bench <gemm-cpu|lora-cpu|tokenize-cpu|data-check> [options]");
+                Console.Error.WriteLine("usage: Scalpel.Bench <gemm-cpu|lora-cpu|tokenize-cpu|data-check|generate-cpu> [options]");
                 return 2;
         }
     }

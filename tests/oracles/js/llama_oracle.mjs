@@ -24,7 +24,7 @@ for (const m of job.models) {
     const sequence = context.getSequence();
     const generated = [];
     if (m.generate > 0) {
-      for await (const token of sequence.evaluate(prompt, { temperature: 0 })) {
+      for await (const token of sequence.evaluate(prompt, { temperature: 0, yieldEogToken: true })) {
         generated.push(token);
         if (generated.length >= m.generate) break;
       }
