@@ -1,3 +1,4 @@
+using Scalpel.Evaluation;
 using Scalpel.Training;
 using Scalpel.Training.Recipes;
 
@@ -40,6 +41,26 @@ internal static class DemoCommand
             Console.WriteLine($"Exact-match accuracy on 200 held-out examples: base {report.ExactMatchBefore:P1} → fine-tuned {report.ExactMatchAfter:P1}");
             Console.WriteLine($"{report.Run.Steps} steps in {report.Elapsed.TotalSeconds:F1} s; adapter {report.Run.OutputPath}");
             if (!temporary) Console.WriteLine($"report: {Path.Combine(report.Run.RunDirectory, "report.html")}");
+
+            // Evals decide: every prompting baseline against the adapter on the same held-out examples.
+            string suite = Path.Combine(Path.GetDirectoryName(config)!, "suite.yaml");
+            if (File.Exists(suite))
+            {
+                string copy = Path.Combine(work, "suite.yaml");
+                File.Copy(suite, copy, overwrite: true);
+                Console.WriteLine("Was it worth it? Prompting baselines vs the adapter (scalpel compare):");
+                var comparison = CompareRunner.Run(EvalSuite.Load(copy), new CompareOptions
+                {
+                    ModelDirectory = Path.Combine(work, "model"), TrainPath = Path.Combine(work, "train.jsonl"), Adapters = [report.Run.OutputPath],
+                });
+                var task = comparison.Tasks[0];
+                foreach (var r in task.Results)
+                    Console.WriteLine($"  {r.Setup,-20} exact_match {r.Metric("exact_match")!.Headline.Value:P1}");
+                Console.WriteLine(comparison.Verdict.Summary);
+                string compareDir = Path.Combine(work, "compare");
+                CompareReport.WriteAll(comparison, compareDir);
+                if (!temporary) Console.WriteLine($"comparison: {Path.Combine(compareDir, "compare.html")}");
+            }
             return report.ExactMatchAfter >= 0.95 ? 0 : 1;
         }
         finally
