@@ -57,6 +57,16 @@ public sealed class JobCrashTests
 
         public bool HasExited => _process.HasExited;
 
+        public int Id => _process.Id;
+
+        /// <summary>Waits for the process to end on its own; its exit code.</summary>
+        public int WaitForExit(TimeSpan timeout)
+        {
+            Assert.True(_process.WaitForExit(timeout), $"scalpel serve did not exit: {Output}");
+            _process.WaitForExit();
+            return _process.ExitCode;
+        }
+
         /// <summary>SIGKILL: no shutdown code runs, as when the machine loses power or the OOM killer strikes.</summary>
         public void KillHard()
         {
@@ -136,5 +146,46 @@ public sealed class JobCrashTests
             for (int i = 0; i < x.Length; i++)
                 Assert.True(Math.Abs(x[i] - y[i]) <= 1e-6f, $"{name}[{i}]: resumed {x[i]} vs uninterrupted {y[i]}");
         }
+    }
+
+    /// <summary>SIGTERM (what systemd and docker stop send): the server stops cleanly, the running job checkpoints and
+    /// stays running in the store, paused; the next start takes it over and finishes it.</summary>
+    [Fact]
+    public void SigtermPausesTheJobAndTheNextStartFinishesIt()
+    {
+        using var kit = new JobsTestKit();
+        string data = Path.Combine(kit.Root, "data");
+        string trainPath = kit.KeywordData("train.jsonl", 200, seed: 12);
+        string jobId;
+        using (var first = new ServeProcess(kit.ModelDirectory, data))
+        {
+            var client = JobsTestKit.Client(first.WaitUntilListening());
+            string fileId;
+            using (var stream = File.OpenRead(trainPath))
+                fileId = client.GetOpenAIFileClient().UploadFile(stream, "train.jsonl", FileUploadPurpose.FineTune).Value.Id;
+            jobId = client.GetFineTuningClient().FineTune(JobsTestKit.BaseModel, fileId, waitUntilCompleted: false, new FineTuningOptions
+            {
+                TrainingMethod = FineTuningTrainingMethod.CreateSupervised(batchSize: 2, epochCount: 10),   // 1000 steps: it will not finish first
+            }).JobId;
+            var store = new CheckpointStore(Path.Combine(data, "jobs", jobId), 3);
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (store.Latest is null && !first.HasExited && DateTime.UtcNow < deadline) Thread.Sleep(5);
+            using (var term = Process.Start("kill", ["-TERM", first.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) term.WaitForExit();
+            Assert.Equal(0, first.WaitForExit(TimeSpan.FromSeconds(30)));
+        }
+        using (var db = SqliteJobStore.Open(Path.Combine(data, JobStores.DefaultFileName)))
+        {
+            var job = db.GetJob(jobId)!;
+            Assert.Equal(JobStatus.Running, job.Status);
+            Assert.Null(job.Worker);   // paused: free for the next worker at once
+            Assert.StartsWith("The server is stopping: the job paused at step", db.ListEvents(jobId, null, 1).Items[0].Message);
+        }
+
+        using var second = new ServeProcess(kit.ModelDirectory, data);
+        var tuning = JobsTestKit.Client(second.WaitUntilListening()).GetFineTuningClient();
+        var resumed = JobsTestKit.WaitFor(tuning, jobId, j => j.Status != FineTuningStatus.Running || j.GetEvents(new GetEventsOptions { PageSize = 5 })
+            .Any(e => e.Message.StartsWith("The server restarted: resuming from the checkpoint at step", StringComparison.Ordinal)), TimeSpan.FromSeconds(60));
+        Assert.Equal(FineTuningStatus.Running, resumed.Status);
+        resumed.CancelAndUpdate();   // no need to train the other steps
     }
 }

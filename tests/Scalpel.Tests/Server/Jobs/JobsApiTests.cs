@@ -258,4 +258,26 @@ public sealed class JobsApiTests(JobsServerFixture fx) : IClassFixture<JobsServe
         Assert.Equal(param, (string?)error["param"]);
         Assert.False(string.IsNullOrWhiteSpace((string?)error["message"]));
     }
+
+    [Fact]
+    public async Task UploadsOverTheSizeLimitAreRefusedAndLeaveNothingBehind()
+    {
+        string dataDir = Path.Combine(fx.Kit.Root, "small-limit");
+        await using var server = ScalpelServer.Create(new ServerOptions
+        {
+            ModelDirectory = fx.Kit.ModelDirectory, Port = 0, DataDirectory = dataDir, MaxBodyBytes = 4096,
+        }, ServerFeatures.All());
+        await server.StartAsync();
+        using var http = new HttpClient { BaseAddress = server.Address };
+        using var form = new MultipartFormDataContent
+        {
+            { new StringContent("fine-tune"), "purpose" },
+            { new ByteArrayContent(File.ReadAllBytes(fx.Kit.KeywordData("big.jsonl", 200, seed: 9))), "file", "big.jsonl" },
+        };
+        var response = await http.PostAsync("/v1/files", form);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+        Assert.Contains("4,096 bytes", await response.Content.ReadAsStringAsync());
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(dataDir, "files")));   // no temp file, no half file
+        Assert.Empty(JsonNode.Parse(await http.GetStringAsync("/v1/files"))!["data"]!.AsArray());
+    }
 }
