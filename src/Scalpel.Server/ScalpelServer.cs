@@ -86,7 +86,8 @@ public sealed class ScalpelServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await _app.StopAsync();
+        // Only a started host is stopped: stopping one whose start failed throws and would hide why it failed.
+        if (Address is not null) await _app.StopAsync();
         await _app.DisposeAsync();
     }
 }

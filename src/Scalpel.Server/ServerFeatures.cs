@@ -6,6 +6,8 @@ public static class ServerFeatures
     public static IReadOnlyList<IServerFeature> All() =>
     [
         new HealthFeature(),
+        new Files.FilesFeature(),
+        new Jobs.JobsFeature(),
     ];
 }
 

@@ -22,6 +22,11 @@ public sealed record ServerOptions
     public int MaxBatch { get; init; } = 16;
     /// <summary>Largest request body (uploads included), bytes.</summary>
     public long MaxBodyBytes { get; init; } = 512L << 20;
+    /// <summary>The job database: null = SQLite at DATA/scalpel.db; <c>postgres://USER:PASSWORD@HOST:PORT/DB</c> = PostgreSQL.</summary>
+    public string? Database { get; init; }
+    /// <summary>Fine-tuning jobs save a checkpoint every this many steps (null = the training config default); a
+    /// server killed mid-job resumes from the last one.</summary>
+    public int? JobCheckpointInterval { get; init; }
 
     public static bool IsLoopback(string host) => host is "127.0.0.1" or "localhost" or "::1" or "[::1]";
 }

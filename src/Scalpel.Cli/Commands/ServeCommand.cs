@@ -10,13 +10,16 @@ internal static class ServeCommand
 {
     private const string UsageText =
         "usage: scalpel serve --model DIR [--adapters DIR ...] [--host 127.0.0.1] [--port N] [--data DIR] [--api-key KEY | --api-keys FILE]\n" +
-        "                     [--cors ORIGIN ...] [--max-queue N] [--max-batch N]\n" +
+        "                     [--cors ORIGIN ...] [--max-queue N] [--max-batch N] [--max-body-mb N]\n" +
+        "                     [--db postgres://USER:PASSWORD@HOST:PORT/DB] [--checkpoint-interval STEPS]\n" +
+        "  fine-tuning jobs live in DATA/scalpel.db (SQLite) unless --db names a PostgreSQL database\n" +
         "  without an API key the server binds 127.0.0.1 only; --port 0 picks a free port";
 
     public static int Run(string[] argv)
     {
         var args = new CommandArgs(argv, UsageText,
-            ["--model", "--adapters", "--host", "--port", "--data", "--api-key", "--api-keys", "--cors", "--max-queue", "--max-batch"], [],
+            ["--model", "--adapters", "--host", "--port", "--data", "--api-key", "--api-keys", "--cors", "--max-queue", "--max-batch",
+             "--max-body-mb", "--db", "--checkpoint-interval"], [],
             repeatable: ["--adapters", "--api-key", "--cors"]);
         // --adapters A B C: the values after the flag up to the next flag.
         var adapters = new List<string>(args.Values("--adapters"));
@@ -39,6 +42,9 @@ internal static class ServeCommand
             CorsOrigins = args.Values("--cors"),
             MaxQueue = args.Int("--max-queue", 64, 1, 100_000),
             MaxBatch = args.Int("--max-batch", 16, 1, 256),
+            MaxBodyBytes = (long)args.Int("--max-body-mb", 512, 1, 1 << 20) << 20,
+            Database = args.Value("--db"),
+            JobCheckpointInterval = args.Has("--checkpoint-interval") ? args.Int("--checkpoint-interval", 100, 1, 1_000_000) : null,
         };
         if (!Directory.Exists(options.ModelDirectory)) throw new UsageException($"--model {options.ModelDirectory}: no such folder");
         foreach (var a in adapters) if (!Directory.Exists(a)) throw new UsageException($"--adapters {a}: no such folder");
@@ -52,17 +58,22 @@ internal static class ServeCommand
     private static async Task<int> RunAsync(ServerOptions options, CancellationToken stop)
     {
         await using var server = ScalpelServer.Create(options, ServerFeatures.All());
-        await server.StartAsync(stop);
+        try
+        {
+            await server.StartAsync(stop);
+        }
+        catch (Scalpel.Server.Jobs.JobStoreException e)
+        {
+            // The job database cannot be opened (a PostgreSQL server down, a corrupt file): one line, exit 1.
+            Console.Error.WriteLine($"scalpel: {e.Message}");
+            return 1;
+        }
         if (options.ApiKeys.Count == 0) Console.Error.WriteLine("no API key: accepting requests from this machine only (127.0.0.1)");
         Console.Out.WriteLine($"listening on {server.Address!.ToString().TrimEnd('/')}");
         Console.Out.Flush();
-        try
-        {
-            await Task.Delay(Timeout.Infinite, stop);
-        }
-        catch (OperationCanceledException)
-        {
-        }
+        // Until Ctrl+C or SIGTERM: the host's console lifetime turns either into a graceful stop (a running
+        // fine-tuning job checkpoints and pauses), and so does `stop`.
+        await server.WaitForShutdownAsync(stop);
         return 0;
     }
 }

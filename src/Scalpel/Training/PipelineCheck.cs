@@ -75,7 +75,7 @@ public static class PipelineCheck
         return FineTuneRecipe.Evaluate(m, examples, batchSize: 64).ExactMatch;
     }
 
-    private static void WriteData(string path, int count, int seed)
+    internal static void WriteData(string path, int count, int seed)
     {
         var rng = new Random(seed);
         var lines = new StringBuilder();
