@@ -23,14 +23,6 @@ public static class JobStores
 /// <summary>The default store: one SQLite file in WAL mode (readers never block the writer), one connection shared under a lock.</summary>
 public sealed class SqliteJobStore : SqlJobStore
 {
-    private static readonly TimeSpan BusyTimeout = TimeSpan.FromSeconds(30);
-
-    private static readonly Lazy<bool> NativeReady = new(() =>
-    {
-        // Microsoft.Data.Sqlite.Core leaves the choice of native SQLite to us: the e_sqlite3 bundle ships its own library.
-        SQLitePCL.Batteries_V2.Init();
-        return true;
-    });
 
     private readonly SqliteConnection _db;
     private readonly Lock _gate = new();
@@ -47,21 +39,18 @@ public sealed class SqliteJobStore : SqlJobStore
 
     public static SqliteJobStore Open(string path)
     {
-        _ = NativeReady.Value;
         path = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var db = new SqliteConnection(new SqliteConnectionStringBuilder
-        {
-            DataSource = path,
-            Mode = SqliteOpenMode.ReadWriteCreate,
-            Pooling = false,   // closing releases the file
-            DefaultTimeout = (int)BusyTimeout.TotalSeconds,
-        }.ToString());
+        SqliteConnection db;
         try
         {
-            db.Open();
-            foreach (var pragma in new[] { $"PRAGMA busy_timeout = {(int)BusyTimeout.TotalMilliseconds}", "PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL" })
-                Execute(db, null, pragma);
+            db = Scalpel.IO.SqliteFiles.OpenWal(path);
+        }
+        catch (SqliteException e)
+        {
+            throw new JobStoreException($"{path}: cannot use the job database: {e.Message}", e);
+        }
+        try
+        {
             var store = new SqliteJobStore(path, db);
             store.Migrate();
             return store;

@@ -21,27 +21,56 @@ public static class LlamaCppOracle
 {
     public static List<LlamaResult> Run(IReadOnlyList<LlamaJob> models, int[] prompt)
     {
+        var job = new JsonObject
+        {
+            ["models"] = new JsonArray(models.Select(m => (JsonNode)new JsonObject
+            {
+                ["path"] = m.Path,
+                ["lora"] = m.Lora,
+                ["tokenize"] = new JsonArray(m.Tokenize.Select(s => (JsonNode)JsonValue.Create(s)!).ToArray()),
+                ["prompts"] = new JsonArray(new JsonArray(prompt.Select(i => (JsonNode)JsonValue.Create(i)).ToArray())),
+                ["generate"] = m.Generate,
+                ["logits"] = m.Logits,
+                ["vocab"] = m.Vocab,
+            }).ToArray()),
+        };
+        return RunScript(job)["models"]!.AsArray().Select(m => new LlamaResult(
+            m!["tokens"]!.AsArray().Select(t => t!.AsArray().Select(x => (int)x!).ToArray()).ToArray(),
+            m["generated"]!.AsArray()[0]!.AsArray().Select(x => (int)x!).ToArray(),
+            m["logits"]?.AsArray()[0]!.AsArray()
+                .Select(row => row!.AsArray().Select(x => x is null ? float.NaN : (float)x).ToArray()).ToArray())).ToList();
+    }
+
+    /// <summary>
+    /// llama.cpp greedily continuing several prompts on one GGUF file: <paramref name="generate"/> tokens after each,
+    /// stopping at nothing, each prompt in a fresh context.
+    /// </summary>
+    public static int[][] Greedy(string gguf, IReadOnlyList<int[]> prompts, int generate)
+    {
+        var job = new JsonObject
+        {
+            ["models"] = new JsonArray(new JsonObject
+            {
+                ["path"] = gguf,
+                ["prompts"] = new JsonArray(prompts.Select(p => (JsonNode)new JsonArray(p.Select(i => (JsonNode)JsonValue.Create(i)).ToArray())).ToArray()),
+                ["generate"] = generate,
+            }),
+        };
+        var model = RunScript(job)["models"]![0]!;
+        return model["generated"]!.AsArray().Select(g => g!.AsArray().Select(x => (int)x!).ToArray()).ToArray();
+    }
+
+    /// <summary>Runs llama_oracle.mjs on a job and returns its output document.</summary>
+    private static JsonNode RunScript(JsonObject job)
+    {
         string scriptDir = Path.Combine(RepoPaths.Root, "tests", "oracles", "js");
         string package = Path.Combine(scriptDir, "node_modules", "node-llama-cpp");
         if (!Directory.Exists(package))
-            throw new InvalidOperationException($"{package} is missing: run ./run-tests (it runs npm ci in tests/oracles/js)");
+            throw new InvalidOperationException($"{package} is missing: run ./run-tests (it runs npm install in tests/oracles/js)");
         string work = Path.Combine(Path.GetTempPath(), "scalpel-llama-oracle-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(work);
         try
         {
-            var job = new JsonObject
-            {
-                ["models"] = new JsonArray(models.Select(m => (JsonNode)new JsonObject
-                {
-                    ["path"] = m.Path,
-                    ["lora"] = m.Lora,
-                    ["tokenize"] = new JsonArray(m.Tokenize.Select(s => (JsonNode)JsonValue.Create(s)!).ToArray()),
-                    ["prompts"] = new JsonArray(new JsonArray(prompt.Select(i => (JsonNode)JsonValue.Create(i)).ToArray())),
-                    ["generate"] = m.Generate,
-                    ["logits"] = m.Logits,
-                    ["vocab"] = m.Vocab,
-                }).ToArray()),
-            };
             string inPath = Path.Combine(work, "in.json"), outPath = Path.Combine(work, "out.json");
             File.WriteAllText(inPath, job.ToJsonString(), new UTF8Encoding(false));
             var psi = new ProcessStartInfo("node")
@@ -61,63 +90,7 @@ public static class LlamaCppOracle
             }
             if (process.ExitCode != 0)
                 throw new InvalidOperationException($"llama_oracle.mjs failed (exit {process.ExitCode}):\n{stdout}\n{stderrTask.Result}");
-            var root = JsonNode.Parse(File.ReadAllText(outPath))!;
-            return root["models"]!.AsArray().Select(m => new LlamaResult(
-                m!["tokens"]!.AsArray().Select(t => t!.AsArray().Select(x => (int)x!).ToArray()).ToArray(),
-                m["generated"]!.AsArray()[0]!.AsArray().Select(x => (int)x!).ToArray(),
-                m["logits"]?.AsArray()[0]!.AsArray()
-                    .Select(row => row!.AsArray().Select(x => x is null ? float.NaN : (float)x).ToArray()).ToArray())).ToList();
-        }
-        finally
-        {
-            try { Directory.Delete(work, recursive: true); } catch (IOException) { }
-        }
-    }
-
-    /// <summary>
-    /// llama.cpp greedily continuing several prompts on one GGUF file: <paramref name="generate"/> tokens after each,
-    /// stopping at nothing, each prompt in a fresh context.
-    /// </summary>
-    public static int[][] Greedy(string gguf, IReadOnlyList<int[]> prompts, int generate)
-    {
-        string scriptDir = Path.Combine(RepoPaths.Root, "tests", "oracles", "js");
-        string package = Path.Combine(scriptDir, "node_modules", "node-llama-cpp");
-        if (!Directory.Exists(package))
-            throw new InvalidOperationException($"{package} is missing: run ./run-tests (it runs npm ci in tests/oracles/js)");
-        string work = Path.Combine(Path.GetTempPath(), "scalpel-llama-oracle-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(work);
-        try
-        {
-            var job = new JsonObject
-            {
-                ["models"] = new JsonArray(new JsonObject
-                {
-                    ["path"] = gguf,
-                    ["prompts"] = new JsonArray(prompts.Select(p => (JsonNode)new JsonArray(p.Select(i => (JsonNode)JsonValue.Create(i)).ToArray())).ToArray()),
-                    ["generate"] = generate,
-                }),
-            };
-            string inPath = Path.Combine(work, "in.json"), outPath = Path.Combine(work, "out.json");
-            File.WriteAllText(inPath, job.ToJsonString(), new UTF8Encoding(false));
-            var psi = new ProcessStartInfo("node")
-            {
-                RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = scriptDir,
-            };
-            psi.ArgumentList.Add(Path.Combine(scriptDir, "llama_oracle.mjs"));
-            psi.ArgumentList.Add(inPath);
-            psi.ArgumentList.Add(outPath);
-            using var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start node");
-            var stderr = process.StandardError.ReadToEndAsync();
-            string stdout = process.StandardOutput.ReadToEnd();
-            if (!process.WaitForExit(120_000))
-            {
-                process.Kill(entireProcessTree: true);
-                throw new TimeoutException("llama_oracle.mjs ran over 120 s");
-            }
-            if (process.ExitCode != 0)
-                throw new InvalidOperationException($"llama_oracle.mjs failed (exit {process.ExitCode}):\n{stdout}\n{stderr.Result}");
-            var model = JsonNode.Parse(File.ReadAllText(outPath))!["models"]![0]!;
-            return model["generated"]!.AsArray().Select(g => g!.AsArray().Select(x => (int)x!).ToArray()).ToArray();
+            return JsonNode.Parse(File.ReadAllText(outPath))!;
         }
         finally
         {

@@ -18,7 +18,6 @@ public sealed class RunRegistry : IDisposable
     /// <summary>The schema this build writes; <c>PRAGMA user_version</c> of the file.</summary>
     public const int SchemaVersion = 1;
 
-    private static readonly TimeSpan BusyTimeout = TimeSpan.FromSeconds(30);
 
     private const string Columns =
         "id, name, run_dir, config_path, model, dataset, method, status, started_utc, ended_utc, best_val_loss, best_step, steps, duration_s, pid, host";
@@ -50,13 +49,6 @@ public sealed class RunRegistry : IDisposable
         """,
     ];
 
-    private static readonly Lazy<bool> NativeReady = new(() =>
-    {
-        // Microsoft.Data.Sqlite.Core leaves the choice of native SQLite to us: the e_sqlite3 bundle ships its own library.
-        SQLitePCL.Batteries_V2.Init();
-        return true;
-    });
-
     private readonly SqliteConnection _db;
 
     private RunRegistry(string path, SqliteConnection db)
@@ -81,22 +73,18 @@ public sealed class RunRegistry : IDisposable
     /// <exception cref="RunRegistryException">not a SQLite file, or a schema newer than this build</exception>
     public static RunRegistry Open(string path)
     {
-        _ = NativeReady.Value;
         path = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var db = new SqliteConnection(new SqliteConnectionStringBuilder
-        {
-            DataSource = path,
-            Mode = SqliteOpenMode.ReadWriteCreate,
-            Pooling = false,   // closing releases the file
-            DefaultTimeout = (int)BusyTimeout.TotalSeconds,
-        }.ToString());
+        SqliteConnection db;
         try
         {
-            db.Open();
-            Execute(db, $"PRAGMA busy_timeout = {(int)BusyTimeout.TotalMilliseconds}");
-            Execute(db, "PRAGMA journal_mode = WAL");
-            Execute(db, "PRAGMA synchronous = NORMAL");
+            db = IO.SqliteFiles.OpenWal(path);
+        }
+        catch (SqliteException e)
+        {
+            throw new RunRegistryException($"{path}: cannot use the runs registry: {e.Message}", e);
+        }
+        try
+        {
             Migrate(db, path);
             return new RunRegistry(path, db);
         }
