@@ -46,7 +46,7 @@ try {
   page.on('pageerror', (e) => out.pageErrors.push(String(e && e.stack || e)));
   page.on('dialog', (d) => d.accept());
 
-  const scenarios = { jobs, chat, keys };
+  const scenarios = { jobs, chat, playground, keys };
   if (!scenarios[scenario]) throw new Error(`unknown scenario ${scenario}`);
   await scenarios[scenario](page);
   mark('done');
@@ -209,34 +209,74 @@ async function chat(page) {
   out.models = await page.$$eval('#pg-model option', (os) => os.map((o) => o.value));
 
   mark('send a message and watch the answer stream in');
+  await settings(page);
+  out.answer = await ask(page, input.message);
+  out.userBubble = await page.textContent('#pg-transcript .msg.user .text');
+  await shot(page, 'answer');
+
+  mark('reset the conversation');
+  await page.click('#pg-reset');
+  out.messagesAfterReset = await page.$$eval('#pg-transcript .msg', (ms) => ms.length);
+}
+
+/** The playground against a scripted OpenAI stream: two turns (the second carries the first), an error answer, reset. */
+async function playground(page) {
+  mark('open the playground');
+  await page.goto(input.url + '#playground');
+  await page.waitForSelector('body[data-ready="true"]');
+  await page.waitForSelector(`#pg-model option[value="${input.model}"]`, { state: 'attached' });
+  out.models = await page.$$eval('#pg-model option', (os) => os.map((o) => o.value));
+  await page.selectOption('#pg-model', input.model);
+  await settings(page);
+
+  mark('first turn');
+  out.first = await ask(page, input.messages[0]);
+  mark('second turn');
+  out.second = await ask(page, input.messages[1]);
+  await shot(page, 'turns');
+  mark('an error answer');
+  out.failed = await ask(page, input.messages[2]);
+  out.inputAfterError = await page.inputValue('#pg-input');
+  out.transcript = await page.$$eval('#pg-transcript .msg', (ms) => ms.map((m) => `${m.dataset.role}: ${m.querySelector('.text').textContent}`));
+
+  mark('reset');
+  await page.click('#pg-reset');
+  out.messagesAfterReset = await page.$$eval('#pg-transcript .msg', (ms) => ms.length);
+}
+
+async function settings(page) {
   await page.fill('#pg-system', input.system);
-  await page.fill('#pg-temperature', '0');
+  await page.fill('#pg-temperature', String(input.temperature));
   await page.fill('#pg-max-tokens', String(input.maxTokens));
-  // Every text the answer bubble shows while it streams, as the page updates it.
+}
+
+/** Sends a message; returns the answer bubble once it stops streaming, with every text it showed while streaming. */
+async function ask(page, message) {
   await page.evaluate(() => {
     window.__seen = [];
-    new MutationObserver(() => {
-      const a = document.querySelector('#pg-transcript .msg.assistant:last-child');
+    const last = () => [...document.querySelectorAll('#pg-transcript .msg.assistant')].pop();
+    window.__observer && window.__observer.disconnect();
+    window.__observer = new MutationObserver(() => {
+      const a = last();
       if (a && a.dataset.streaming === 'true') window.__seen.push(a.querySelector('.text').textContent);
-    }).observe(document.getElementById('pg-transcript'), { subtree: true, childList: true, characterData: true, attributes: true });
+    });
+    window.__observer.observe(document.getElementById('pg-transcript'), { subtree: true, childList: true, characterData: true, attributes: true });
   });
-  await page.fill('#pg-input', input.message);
+  const answers = await page.$$eval('#pg-transcript .msg.assistant', (ms) => ms.length);
+  await page.fill('#pg-input', message);
   await page.click('#pg-send');
-  await page.waitForSelector('#pg-transcript .msg.assistant[data-streaming="false"]');
-  out.answer = await page.evaluate(() => {
-    const a = document.querySelector('#pg-transcript .msg.assistant');
+  await page.waitForFunction((n) => {
+    const all = document.querySelectorAll('#pg-transcript .msg.assistant');
+    return all.length > n && all[all.length - 1].dataset.streaming === 'false';
+  }, answers);
+  return page.evaluate(() => {
+    const a = [...document.querySelectorAll('#pg-transcript .msg.assistant')].pop();
     return {
       text: a.querySelector('.text').textContent, deltas: +a.dataset.deltas, renders: +(a.dataset.renders || 0), finish: a.dataset.finish || null,
       error: a.classList.contains('error'), status: document.getElementById('pg-status').textContent,
       seenWhileStreaming: window.__seen.filter((t, i, all) => t !== '' && all.indexOf(t) === i),
     };
   });
-  out.userBubble = await page.textContent('#pg-transcript .msg.user .text');
-
-  mark('reset the conversation');
-  await shot(page, 'answer');
-  await page.click('#pg-reset');
-  out.messagesAfterReset = await page.$$eval('#pg-transcript .msg', (ms) => ms.length);
 }
 
 /** A server with API keys: the page loads without one, asks for it, refuses a wrong one, keeps the right one for the tab. */
