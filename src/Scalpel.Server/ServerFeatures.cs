@@ -8,6 +8,7 @@ public static class ServerFeatures
         new HealthFeature(),
         new Files.FilesFeature(),
         new Jobs.JobsFeature(),
+        new Dashboard.DashboardFeature(),
     ];
 }
 

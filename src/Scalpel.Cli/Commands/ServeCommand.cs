@@ -70,6 +70,7 @@ internal static class ServeCommand
         }
         if (options.ApiKeys.Count == 0) Console.Error.WriteLine("no API key: accepting requests from this machine only (127.0.0.1)");
         Console.Out.WriteLine($"listening on {server.Address!.ToString().TrimEnd('/')}");
+        Console.Out.WriteLine($"dashboard: {server.Address}");
         Console.Out.Flush();
         // Until Ctrl+C or SIGTERM: the host's console lifetime turns either into a graceful stop (a running
         // fine-tuning job checkpoints and pauses), and so does `stop`.
