@@ -10,6 +10,8 @@ public static class Program
         {
             case "gemm-cpu":
                 return GemmBench.Run(rest);
+            case "gemv-cpu":
+                return GemvBench.Run(rest);
             case "lora-cpu":
                 return LoraBench.Run(rest);
             case "data-check":
@@ -17,7 +19,7 @@ public static class Program
             case "tokenize-cpu":
                 return TokenizerBench.Run(rest);
             default:
-                Console.Error.WriteLine("usage: Scalpel.Bench <gemm-cpu|lora-cpu|tokenize-cpu|data-check> [options]");
+                Console.Error.WriteLine("usage: Scalpel.Bench <gemm-cpu|gemv-cpu|lora-cpu|tokenize-cpu|data-check> [options]");
                 return 2;
         }
     }
