@@ -73,16 +73,18 @@ public static class GemvBench
         {
             foreach (bool bf16 in new[] { false, true })
             {
-                var w = new Weights(s, bf16, options.Hot);
+                using var w = new Weights(s, bf16, options.Hot);
                 foreach (int m in rows)
                 {
-                    float[] x = RandomFloats(new Random(m), (long)m * s.In), c = new float[(long)m * s.Out];
+                    using var xBuffer = new NativeBuffer((long)m * s.In * 4);
+                    using var cBuffer = new NativeBuffer((long)m * s.Out * 4);
+                    RandomFloats(new Random(m), (long)m * s.In).CopyTo(xBuffer.AsSpan<float>());
                     double read = double.MaxValue, gemv = double.MaxValue, gemm = double.MaxValue, theirs = double.MaxValue;
                     for (int round = 0; round < options.Rounds; round++)
                     {
                         read = Math.Min(read, Measure(w, i => w.Read(i, threads), options));
-                        gemv = Math.Min(gemv, Measure(w, i => w.Gemv(i, m, x, c, options.Threads), options));
-                        gemm = Math.Min(gemm, Measure(w, i => w.Gemm(i, m, x, c, options.Threads), options));
+                        gemv = Math.Min(gemv, Measure(w, i => w.Gemv(i, m, xBuffer.AsSpan<float>(), cBuffer.AsSpan<float>(), options.Threads), options));
+                        gemm = Math.Min(gemm, Measure(w, i => w.Gemm(i, m, xBuffer.AsSpan<float>(), cBuffer.AsSpan<float>(), options.Threads), options));
                         if (numpy is not null && !bf16) theirs = Math.Min(theirs, numpy.Measure(m, s.Out, s.In, w.Copies, options));
                     }
                     double gb(double seconds) => w.Bytes / seconds / 1e9;
@@ -112,21 +114,30 @@ public static class GemvBench
 
     private static double GeoMean(List<double> xs) => Math.Exp(xs.Average(Math.Log));
 
-    /// <summary>Copies of one weight [out, in], enough of them to total ≥ 128 MB unless hot; products cycle through them.</summary>
-    private sealed class Weights
+    /// <summary>
+    /// Copies of one weight [out, in], enough of them to total ≥ 128 MB unless hot; products cycle through them. Like
+    /// CpuTensor storage they are 64-byte aligned native memory (a 576-float row is then whole cache lines).
+    /// </summary>
+    private sealed class Weights : IDisposable
     {
         private readonly Shape _shape;
-        private readonly float[][] _f32 = [];
-        private readonly ushort[][] _bf16 = [];
+        private readonly bool _bf16;
+        private readonly NativeBuffer[] _copies;
 
         public Weights(Shape s, bool bf16, bool hot)
         {
-            _shape = s;
+            (_shape, _bf16) = (s, bf16);
             Bytes = (long)s.Out * s.In * (bf16 ? 2 : 4);
             Copies = hot ? 1 : (int)Math.Max(1, (ColdBytes + Bytes - 1) / Bytes);
             var rng = new Random(42);
-            if (bf16) _bf16 = Enumerable.Range(0, Copies).Select(_ => RandomFloats(rng, (long)s.Out * s.In).Select(BFloat16Bits.FromSingle).ToArray()).ToArray();
-            else _f32 = Enumerable.Range(0, Copies).Select(_ => RandomFloats(rng, (long)s.Out * s.In)).ToArray();
+            _copies = new NativeBuffer[Copies];
+            for (int i = 0; i < Copies; i++)
+            {
+                _copies[i] = new NativeBuffer(Bytes, zero: false);
+                float[] values = RandomFloats(rng, (long)s.Out * s.In);
+                if (bf16) BFloat16Bits.Narrow(values, _copies[i].AsSpan<ushort>());
+                else values.CopyTo(_copies[i].AsSpan<float>());
+            }
         }
 
         public long Bytes { get; }
@@ -135,33 +146,33 @@ public static class GemvBench
         /// <summary>Streams the next copy once (a vector sum of its bytes as floats), split over threads as Gemv splits it.</summary>
         public unsafe void Read(int call, int threads)
         {
-            int copy = call % Copies;
+            float* p = (float*)_copies[call % Copies].Pointer;
             long floats = Bytes / 4;
             int workers = (int)Math.Clamp(Bytes / Scalpel.Backends.Cpu.Kernels.Gemv.MinBytesPerThread, 1, threads);
-            fixed (float* f = _f32.Length > 0 ? _f32[copy] : null)
-            fixed (ushort* h = _bf16.Length > 0 ? _bf16[copy] : null)
+            GemmParallel.Run(workers, t =>
             {
-                float* p = f != null ? f : (float*)h;
-                GemmParallel.Run(workers, t =>
-                {
-                    long from = floats * t / workers, to = floats * (t + 1) / workers;
-                    Sink[t & 15] = Sum(p + from, to - from);
-                });
-            }
+                long from = floats * t / workers, to = floats * (t + 1) / workers;
+                Sink[t & 15] = Sum(p + from, to - from);
+            });
         }
 
-        public void Gemv(int call, int m, float[] x, float[] c, int threads)
+        public void Gemv(int call, int m, Span<float> x, Span<float> c, int threads)
         {
-            int copy = call % Copies;
-            if (_bf16.Length > 0) Scalpel.Backends.Cpu.Kernels.Gemv.Multiply(m, _shape.Out, _shape.In, 1f, x, _shape.In, _bf16[copy], _shape.In, 0f, c, _shape.Out, threads);
-            else Scalpel.Backends.Cpu.Kernels.Gemv.Multiply(m, _shape.Out, _shape.In, 1f, x, _shape.In, _f32[copy], _shape.In, 0f, c, _shape.Out, threads);
+            NativeBuffer w = _copies[call % Copies];
+            if (_bf16) Scalpel.Backends.Cpu.Kernels.Gemv.Multiply(m, _shape.Out, _shape.In, 1f, x, _shape.In, w.AsSpan<ushort>(), _shape.In, 0f, c, _shape.Out, threads);
+            else Scalpel.Backends.Cpu.Kernels.Gemv.Multiply(m, _shape.Out, _shape.In, 1f, x, _shape.In, w.AsSpan<float>(), _shape.In, 0f, c, _shape.Out, threads);
         }
 
-        public void Gemm(int call, int m, float[] x, float[] c, int threads)
+        public void Gemm(int call, int m, Span<float> x, Span<float> c, int threads)
         {
-            int copy = call % Copies;
-            if (_bf16.Length > 0) Scalpel.Backends.Cpu.Kernels.Gemm.Multiply(false, true, m, _shape.Out, _shape.In, 1f, x, _shape.In, _bf16[copy], _shape.In, 0f, c, _shape.Out, threads);
-            else Scalpel.Backends.Cpu.Kernels.Gemm.Multiply(false, true, m, _shape.Out, _shape.In, 1f, x, _shape.In, _f32[copy], _shape.In, 0f, c, _shape.Out, threads);
+            NativeBuffer w = _copies[call % Copies];
+            if (_bf16) Scalpel.Backends.Cpu.Kernels.Gemm.Multiply(false, true, m, _shape.Out, _shape.In, 1f, x, _shape.In, w.AsSpan<ushort>(), _shape.In, 0f, c, _shape.Out, threads);
+            else Scalpel.Backends.Cpu.Kernels.Gemm.Multiply(false, true, m, _shape.Out, _shape.In, 1f, x, _shape.In, w.AsSpan<float>(), _shape.In, 0f, c, _shape.Out, threads);
+        }
+
+        public void Dispose()
+        {
+            foreach (NativeBuffer b in _copies) b.Dispose();
         }
     }
 
@@ -189,22 +200,19 @@ public static class GemvBench
     private static unsafe double ReadBandwidth(int threads)
     {
         const int Floats = 64 << 20;
-        float[] data = RandomFloats(new Random(1), Floats);
-        float[] partial = new float[threads];
+        using var data = new NativeBuffer(Floats * 4L, zero: false);
+        RandomFloats(new Random(1), Floats).CopyTo(data.AsSpan<float>());
+        float* start = (float*)data.Pointer;
         double best = double.MaxValue;
-        fixed (float* p = data)
+        for (int run = 0; run < 8; run++)
         {
-            float* start = p;
-            for (int run = 0; run < 8; run++)
+            long t0 = Stopwatch.GetTimestamp();
+            GemmParallel.Run(threads, t =>
             {
-                long t0 = Stopwatch.GetTimestamp();
-                GemmParallel.Run(threads, t =>
-                {
-                    long from = (long)Floats * t / threads, to = (long)Floats * (t + 1) / threads;
-                    partial[t] = Sum(start + from, to - from);
-                });
-                best = Math.Min(best, Stopwatch.GetElapsedTime(t0).TotalSeconds);
-            }
+                long from = (long)Floats * t / threads, to = (long)Floats * (t + 1) / threads;
+                Sink[t & 15] = Sum(start + from, to - from);
+            });
+            best = Math.Min(best, Stopwatch.GetElapsedTime(t0).TotalSeconds);
         }
         return Floats * 4.0 / best / 1e9;
     }
