@@ -23,6 +23,8 @@ namespace Scalpel.Backends.Cpu.Kernels;
 /// </code>
 /// The prefetch keeps memory busy while later passes compute from L1: without it, m = 8 rows from memory took
 /// the time of the load plus the compute (bench gemv-cpu, mlp up BF16: 228 µs, 86 µs with it, one thread).
+/// A single row of A (one sequence) has no reuse to block for: the 4 weight rows are read one after another, in
+/// address order like a plain read (lm head F32, one thread: 69 % → 83 % of the time to just read the weight).
 /// Threads take equal runs of weight rows (<see cref="GemmParallel"/>). The lanes split k, so the sum order is
 /// not GEMM's: results agree with it within the rounding bound of a dot product, not bit for bit.
 /// </remarks>
@@ -31,9 +33,12 @@ public static class Gemv
     /// <summary>
     /// Up to this many rows of A the CPU backend sends a product with a transposed weight here. Measured with bench
     /// gemv-cpu on Zen 5 (2 cores), weights from memory: faster than GEMM on every decode shape up to 16 rows, F32 and
-    /// BF16 (1.1–2.5× at 16), about even at 24; with cache-resident weights it stays ahead up to 12 and ties at 16.
+    /// BF16 (1.1–2.6× at 16), about even at 24; with cache-resident weights it stays ahead up to 12 and ties at 16.
     /// </summary>
     public const int MaxRows = 16;
+
+    /// <summary>How far ahead of its reads a single-row product prefetches the weight.</summary>
+    private const int OneRowPrefetchBytes = 8 << 10;
 
     /// <summary>Each thread streams at least this many bytes of B, so small weights stay on one thread.</summary>
     internal const long MinBytesPerThread = 1L << 17;
@@ -115,7 +120,10 @@ public static class Gemv
             int valid = Math.Min(4, j1 - j);
             TB* b0 = job.B + j * job.Ldb;
             TB* b1 = valid > 1 ? b0 + job.Ldb : b0, b2 = valid > 2 ? b0 + 2 * job.Ldb : b0, b3 = valid > 3 ? b0 + 3 * job.Ldb : b0;
-            nint ahead = j + 4 < j1 ? 4 * job.Ldb : 0; // the first pass prefetches the next quad
+            // The first pass prefetches ahead: the next quad when it is followed by passes from L1 (m > R), a fixed
+            // distance when one row of A reads the weight in address order (measured: 4 rows of 576 floats ahead
+            // beats 1, 1 row of 1536 beats 4).
+            nint ahead = j + 4 >= j1 ? 0 : job.M == 1 ? OneRowPrefetchBytes / sizeof(TB) : 4 * job.Ldb;
             for (int i = 0; i < job.M; i += TL.MaxRows, ahead = 0)
             {
                 int rows = Math.Min(TL.MaxRows, job.M - i);
@@ -147,8 +155,40 @@ public static class Gemv
         where TV : unmanaged where TL : ILanes<TV> where TB : unmanaged where TE : IGemmElement<TB> where TR : IRowCount
     {
         int vectorEnd = k / TL.Width * TL.Width;
-        Tile<TV, TL, TB, TE, TR>(0, vectorEnd, a, lda, b0, b1, b2, b3, ahead, sums);
+        if (TR.Rows == 1) TileOneRow<TV, TL, TB, TE>(vectorEnd, a, b0, b1, b2, b3, ahead, sums);
+        else Tile<TV, TL, TB, TE, TR>(0, vectorEnd, a, lda, b0, b1, b2, b3, ahead, sums);
         if (vectorEnd < k) Tile<float, Lanes1, TB, TE, TR>(vectorEnd, k, a, lda, b0, b1, b2, b3, 0, sums);
+    }
+
+    /// <summary>
+    /// One row of A (decoding a single sequence): the four weight rows one after another, each a single stream in
+    /// address order with four independent accumulators, as a plain read would go. end is a multiple of W.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void TileOneRow<TV, TL, TB, TE>(int end, float* a, TB* b0, TB* b1, TB* b2, TB* b3, nint ahead, float* sums)
+        where TV : unmanaged where TL : ILanes<TV> where TB : unmanaged where TE : IGemmElement<TB>
+    {
+        TV d0 = Row(b0), d1 = Row(b1), d2 = Row(b2), d3 = Row(b3);
+        Vector128.Store(Vector128.Load(sums) + TL.Sum4(d0, d1, d2, d3), sums);
+
+        TV Row(TB* b)
+        {
+            TV s0 = TL.Zero, s1 = TL.Zero, s2 = TL.Zero, s3 = TL.Zero;
+            int p = 0, w = TL.Width;
+            for (; p + 4 * w <= end; p += 4 * w)
+            {
+                if (Sse.IsSupported && ahead != 0)
+                {
+                    Sse.Prefetch0(b + p + ahead); Sse.Prefetch0(b + p + w + ahead); Sse.Prefetch0(b + p + 2 * w + ahead); Sse.Prefetch0(b + p + 3 * w + ahead);
+                }
+                s0 = TL.MultiplyAdd(TL.Load(a + p), TL.Load<TB, TE>(b + p), s0);
+                s1 = TL.MultiplyAdd(TL.Load(a + p + w), TL.Load<TB, TE>(b + p + w), s1);
+                s2 = TL.MultiplyAdd(TL.Load(a + p + 2 * w), TL.Load<TB, TE>(b + p + 2 * w), s2);
+                s3 = TL.MultiplyAdd(TL.Load(a + p + 3 * w), TL.Load<TB, TE>(b + p + 3 * w), s3);
+            }
+            for (; p < end; p += w) s0 = TL.MultiplyAdd(TL.Load(a + p), TL.Load<TB, TE>(b + p), s0);
+            return TL.Add(TL.Add(s0, s1), TL.Add(s2, s3));
+        }
     }
 
     /// <summary>
@@ -221,6 +261,8 @@ internal unsafe interface ILanes<TV> where TV : unmanaged
     static abstract TV Load(float* p);
     static abstract TV Load<T, TE>(T* p) where T : unmanaged where TE : IGemmElement<T>;
 
+    static abstract TV Add(TV x, TV y);
+
     /// <summary>x·y + acc, one rounding.</summary>
     static abstract TV MultiplyAdd(TV x, TV y, TV acc);
 
@@ -240,6 +282,9 @@ internal readonly unsafe struct Lanes512 : ILanes<Vector512<float>>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Load<T, TE>(T* p) where T : unmanaged where TE : IGemmElement<T> => TE.Load16(p);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Add(Vector512<float> x, Vector512<float> y) => x + y;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> MultiplyAdd(Vector512<float> x, Vector512<float> y, Vector512<float> acc) =>
@@ -269,6 +314,9 @@ internal readonly unsafe struct Lanes256 : ILanes<Vector256<float>>
     public static Vector256<float> Load<T, TE>(T* p) where T : unmanaged where TE : IGemmElement<T> => TE.Load8(p);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Add(Vector256<float> x, Vector256<float> y) => x + y;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> MultiplyAdd(Vector256<float> x, Vector256<float> y, Vector256<float> acc) =>
         Vector256.FusedMultiplyAdd(x, y, acc);
 
@@ -296,6 +344,9 @@ internal readonly unsafe struct Lanes1 : ILanes<float>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Load<T, TE>(T* p) where T : unmanaged where TE : IGemmElement<T> => TE.ToSingle(*p);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Add(float x, float y) => x + y;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float MultiplyAdd(float x, float y, float acc) => MathF.FusedMultiplyAdd(x, y, acc);
