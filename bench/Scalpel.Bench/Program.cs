@@ -10,6 +10,8 @@ public static class Program
         {
             case "gemm-cpu":
                 return GemmBench.Run(rest);
+            case "gemv-cpu":
+                return GemvBench.Run(rest);
             case "lora-cpu":
                 return LoraBench.Run(rest);
             case "data-check":
@@ -19,7 +21,7 @@ public static class Program
             case "generate-cpu":
                 return GenerateBench.Run(rest);
             default:
-                Console.Error.WriteLine("usage: Scalpel.Bench <gemm-cpu|lora-cpu|tokenize-cpu|data-check|generate-cpu> [options]");
+                Console.Error.WriteLine("usage: Scalpel.Bench <gemm-cpu|gemv-cpu|lora-cpu|tokenize-cpu|data-check|generate-cpu> [options]");
                 return 2;
         }
     }

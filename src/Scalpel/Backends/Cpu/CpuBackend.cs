@@ -180,7 +180,13 @@ public sealed class CpuBackend : IBackend
         int kb = transB ? b.Columns : b.Rows, n = transB ? b.Rows : b.Columns;
         if (k != kb || c.Rows != m || c.Columns != n)
             throw new ArgumentException($"matmul shapes: a {a}{(transA ? "ᵀ" : "")} · b {b}{(transB ? "ᵀ" : "")} → c {c}");
-        if (b.DType == DType.BF16)
+        if (!transA && transB && m <= Gemv.MaxRows)
+        {
+            // Decoding: a few rows against a weight [out, in]. GEMV streams the weight once instead of packing it.
+            if (b.DType == DType.BF16) Gemv.Multiply(m, n, k, alpha, F(a), a.Columns, Cpu(b).Bf16, b.Columns, beta, F(c), n);
+            else Gemv.Multiply(m, n, k, alpha, F(a), a.Columns, F(b), b.Columns, beta, F(c), n);
+        }
+        else if (b.DType == DType.BF16)
             Gemm.Multiply(transA, transB, m, n, k, alpha, F(a), a.Columns, Cpu(b).Bf16, b.Columns, beta, F(c), n);
         else
             Gemm.Multiply(transA, transB, m, n, k, alpha, F(a), a.Columns, F(b), b.Columns, beta, F(c), n);

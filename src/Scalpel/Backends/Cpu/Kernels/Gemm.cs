@@ -175,7 +175,7 @@ public static class Gemm
         return best;
     }
 
-    private static void Validate(bool transA, bool transB, int m, int n, int k, int aLength, int lda, int bLength, int ldb,
+    internal static void Validate(bool transA, bool transB, int m, int n, int k, int aLength, int lda, int bLength, int ldb,
         int cLength, int ldc, int threads)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(m);

@@ -11,6 +11,9 @@ internal unsafe interface IGemmElement<T> where T : unmanaged
 
     /// <summary>Eight consecutive elements as f32. Needs AVX2.</summary>
     static abstract Vector256<float> Load8(T* p);
+
+    /// <summary>Sixteen consecutive elements as f32. Needs AVX-512F.</summary>
+    static abstract Vector512<float> Load16(T* p);
 }
 
 internal readonly unsafe struct F32Element : IGemmElement<float>
@@ -20,6 +23,9 @@ internal readonly unsafe struct F32Element : IGemmElement<float>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Load8(float* p) => Vector256.Load(p);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Load16(float* p) => Vector512.Load(p);
 }
 
 internal readonly unsafe struct Bf16Element : IGemmElement<ushort>
@@ -31,6 +37,10 @@ internal readonly unsafe struct Bf16Element : IGemmElement<ushort>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Load8(ushort* p) =>
         Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(Vector128.Load(p)), 16).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Load16(ushort* p) =>
+        Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512Int32(Vector256.Load(p)), 16).AsSingle();
 }
 
 /// <summary>
