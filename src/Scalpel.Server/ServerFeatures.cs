@@ -6,6 +6,7 @@ public static class ServerFeatures
     public static IReadOnlyList<IServerFeature> All() =>
     [
         new HealthFeature(),
+        new Inference.InferenceFeature(),
     ];
 }
 

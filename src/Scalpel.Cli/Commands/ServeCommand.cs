@@ -11,12 +11,16 @@ internal static class ServeCommand
     private const string UsageText =
         "usage: scalpel serve --model DIR [--adapters DIR ...] [--host 127.0.0.1] [--port N] [--data DIR] [--api-key KEY | --api-keys FILE]\n" +
         "                     [--cors ORIGIN ...] [--max-queue N] [--max-batch N]\n" +
+        "                     [--context TOKENS] [--max-adapters N]\n" +
+        "  --context: tokens per request (prompt + answer), default the model's limit up to 4096;\n" +
+        "  --max-adapters: adapters kept loaded at once (least recently used unloaded first), default 8\n" +
         "  without an API key the server binds 127.0.0.1 only; --port 0 picks a free port";
 
     public static int Run(string[] argv)
     {
         var args = new CommandArgs(argv, UsageText,
-            ["--model", "--adapters", "--host", "--port", "--data", "--api-key", "--api-keys", "--cors", "--max-queue", "--max-batch"], [],
+            ["--model", "--adapters", "--host", "--port", "--data", "--api-key", "--api-keys", "--cors", "--max-queue", "--max-batch",
+             "--context", "--max-adapters"], [],
             repeatable: ["--adapters", "--api-key", "--cors"]);
         // --adapters A B C: the values after the flag up to the next flag.
         var adapters = new List<string>(args.Values("--adapters"));
@@ -39,6 +43,8 @@ internal static class ServeCommand
             CorsOrigins = args.Values("--cors"),
             MaxQueue = args.Int("--max-queue", 64, 1, 100_000),
             MaxBatch = args.Int("--max-batch", 16, 1, 256),
+            ContextLength = args.Has("--context") ? args.Int("--context", 4096, 2, 1 << 20) : null,
+            MaxLoadedAdapters = args.Int("--max-adapters", 8, 1, 1000),
         };
         if (!Directory.Exists(options.ModelDirectory)) throw new UsageException($"--model {options.ModelDirectory}: no such folder");
         foreach (var a in adapters) if (!Directory.Exists(a)) throw new UsageException($"--adapters {a}: no such folder");
