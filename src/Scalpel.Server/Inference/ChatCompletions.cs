@@ -34,7 +34,7 @@ internal static class ChatCompletions
         var requests = plan.Params.Requests(plan.PromptIds, plan.Constraint, plan.TopLogprobs, plan.Logprobs).ToList();
         var events = plan.Params.Stream ? new StreamEvents() : null;
         if (events is not null) requests = requests.Select((r, i) => r with { OnText = events.OnText(i) }).ToList();
-        await using var submission = await Submission.Start(service.Scheduler, lease, requests, context.RequestAborted);
+        await using var submission = await Submission.Start(service, lease, requests, context.RequestAborted);
         if (events is null) await Answer(context, service, plan, submission);
         else await Stream(context, service, plan, submission, events);
     }

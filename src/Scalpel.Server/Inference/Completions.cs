@@ -29,7 +29,7 @@ internal static class Completions
         var requests = plan.Prompts.SelectMany(p => plan.Params.Requests(p, null, plan.Logprobs ?? 0, plan.Logprobs is not null)).ToList();
         var events = plan.Params.Stream ? new StreamEvents() : null;
         if (events is not null) requests = requests.Select((r, i) => r with { OnText = events.OnText(i) }).ToList();
-        await using var submission = await Submission.Start(service.Scheduler, lease, requests, context.RequestAborted);
+        await using var submission = await Submission.Start(service, lease, requests, context.RequestAborted);
         if (events is null) await Answer(context, service, plan, submission);
         else await Stream(context, service, plan, submission, events);
     }

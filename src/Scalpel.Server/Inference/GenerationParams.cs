@@ -116,11 +116,13 @@ internal sealed record GenerationParams(
 /// </summary>
 internal sealed class Submission : IAsyncDisposable
 {
+    private readonly InferenceService _service;
     private readonly CancellationTokenSource _cancel;
     private readonly ModelRegistry.Lease _lease;
 
-    private Submission(CancellationTokenSource cancel, ModelRegistry.Lease lease, Task<GenerationResult>[] tasks)
+    private Submission(InferenceService service, CancellationTokenSource cancel, ModelRegistry.Lease lease, Task<GenerationResult>[] tasks)
     {
+        _service = service;
         _cancel = cancel;
         _lease = lease;
         Tasks = tasks;
@@ -129,13 +131,13 @@ internal sealed class Submission : IAsyncDisposable
     public Task<GenerationResult>[] Tasks { get; }
 
     /// <summary>Queues every request (the lease's adapter, cancelled when <paramref name="aborted"/> fires); takes ownership of the lease.</summary>
-    public static async Task<Submission> Start(BatchScheduler scheduler, ModelRegistry.Lease lease, IReadOnlyList<GenerationRequest> requests, CancellationToken aborted)
+    public static async Task<Submission> Start(InferenceService service, ModelRegistry.Lease lease, IReadOnlyList<GenerationRequest> requests, CancellationToken aborted)
     {
         var cancel = CancellationTokenSource.CreateLinkedTokenSource(aborted);
         var tasks = new List<Task<GenerationResult>>(requests.Count);
         try
         {
-            foreach (var r in requests) tasks.Add(scheduler.Submit(r with { Cancellation = cancel.Token, Adapter = lease.Adapter }));
+            foreach (var r in requests) tasks.Add(service.Scheduler.Submit(r with { Cancellation = cancel.Token, Adapter = lease.Adapter }));
         }
         catch (Exception e) when (e is QueueFullException or GenerationException)
         {
@@ -155,7 +157,7 @@ internal sealed class Submission : IAsyncDisposable
             lease.Dispose();
             throw;
         }
-        return new Submission(cancel, lease, [.. tasks]);
+        return new Submission(service, cancel, lease, [.. tasks]);
     }
 
     private static async Task Drain(IEnumerable<Task> tasks)
@@ -177,6 +179,7 @@ internal sealed class Submission : IAsyncDisposable
     {
         _cancel.Cancel();
         await Drain(Tasks);
+        _service.CountCancelled(Tasks.Count(t => t.IsCanceled));
         _cancel.Dispose();
         _lease.Dispose();
     }

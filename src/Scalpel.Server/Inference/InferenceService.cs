@@ -86,6 +86,13 @@ public sealed class InferenceService : IDisposable
         return (Encoding.UTF8.GetString(bytes), bytes);
     }
 
+    private long _cancelled;
+
+    /// <summary>Sequences ended early because their client went away (or their request failed part way).</summary>
+    public long CancelledSequences => Interlocked.Read(ref _cancelled);
+
+    internal void CountCancelled(int count) => Interlocked.Add(ref _cancelled, count);
+
     public void Dispose()
     {
         Scheduler?.Dispose();
