@@ -259,6 +259,7 @@ internal static class ChatCompletions
             return chunk;
         }
 
+        var contentChunks = Enumerable.Range(0, n).Select(i => new SplicedChunk(Chunk(i, new JsonObject { ["content"] = SplicedChunk.Placeholder }))).ToArray();
         var sse = new SseWriter(context);
         for (int i = 0; i < n; i++) sse.Add(Chunk(i, new JsonObject { ["role"] = "assistant", ["content"] = "" }));
         await sse.Flush(context.RequestAborted);
@@ -273,7 +274,7 @@ internal static class ChatCompletions
                 if (e.Ended is null)
                 {
                     string text = filters is null ? e.Text! : filters[e.Choice].Push(e.Text!);
-                    if (text.Length > 0) sse.Add(Chunk(e.Choice, new JsonObject { ["content"] = text }));
+                    if (text.Length > 0) sse.Add(contentChunks[e.Choice], text);
                     continue;
                 }
                 ended++;

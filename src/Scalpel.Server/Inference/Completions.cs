@@ -148,6 +148,7 @@ internal static class Completions
             return chunk;
         }
 
+        var textChunks = Enumerable.Range(0, n).Select(i => new SplicedChunk(Chunk(i, SplicedChunk.Placeholder))).ToArray();
         var sse = new SseWriter(context);
         await sse.Flush(context.RequestAborted);
         events.Watch(submission.Tasks);
@@ -159,7 +160,7 @@ internal static class Completions
             {
                 if (e.Ended is null)
                 {
-                    sse.Add(Chunk(e.Choice, e.Text!));
+                    sse.Add(textChunks[e.Choice], e.Text!);
                     continue;
                 }
                 ended++;

@@ -114,6 +114,18 @@ internal sealed class SseWriter
         _buffer.Write(EventEnd);
     }
 
+    /// <summary>A chunk from a template with one string spliced in: the per-token path, without building a JSON tree.</summary>
+    public void Add(SplicedChunk template, string text)
+    {
+        _buffer.Write(DataPrefix);
+        _buffer.Write(template.Prefix);
+        _json.Reset(_buffer);
+        _json.WriteStringValue(text);
+        _json.Flush();
+        _buffer.Write(template.Suffix);
+        _buffer.Write(EventEnd);
+    }
+
     public void AddDone() => _buffer.Write(Done);
 
     public async Task Flush(CancellationToken cancellationToken)
@@ -152,4 +164,26 @@ internal sealed class StreamEvents
                 TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
     }
+}
+
+/// <summary>
+/// A chunk's JSON cut around one string value (built with <see cref="Placeholder"/> where the string goes), so that
+/// each streamed piece of text costs one escaped string and two copies.
+/// </summary>
+internal sealed class SplicedChunk
+{
+    public const string Placeholder = "@@scalpel-splice@@";
+
+    public SplicedChunk(JsonNode chunk)
+    {
+        byte[] bytes = System.Text.Encoding.UTF8.GetBytes(chunk.ToJsonString());
+        byte[] marker = System.Text.Encoding.UTF8.GetBytes("\"" + Placeholder + "\"");
+        int at = bytes.AsSpan().IndexOf(marker);
+        if (at < 0) throw new ArgumentException("the chunk has no placeholder string", nameof(chunk));
+        Prefix = bytes[..at];
+        Suffix = bytes[(at + marker.Length)..];
+    }
+
+    public byte[] Prefix { get; }
+    public byte[] Suffix { get; }
 }
