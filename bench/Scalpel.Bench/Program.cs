@@ -20,8 +20,10 @@ public static class Program
                 return TokenizerBench.Run(rest);
             case "generate-cpu":
                 return GenerateBench.Run(rest);
+            case "serve-load":
+                return ServeLoadBench.Run(rest);
             default:
-                Console.Error.WriteLine("usage: Scalpel.Bench <gemm-cpu|gemv-cpu|lora-cpu|tokenize-cpu|data-check|generate-cpu> [options]");
+                Console.Error.WriteLine("usage: Scalpel.Bench <gemm-cpu|gemv-cpu|lora-cpu|tokenize-cpu|data-check|generate-cpu|serve-load> [options]");
                 return 2;
         }
     }

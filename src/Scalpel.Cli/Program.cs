@@ -60,7 +60,8 @@ public static class Program
         }
         catch (Exception e) when (e is ModelConfigException or SafeTensorsFormatException or AdapterFormatException or TrainConfigException or FineTuneException
                                       or TokenizerFormatException or TokenizerConfigException or TemplateException or IOException
-                                      or UnauthorizedAccessException or ArgumentException or FormatException or GgufExportException or GgufFormatException)
+                                      or UnauthorizedAccessException or ArgumentException or FormatException or GgufExportException or GgufFormatException
+                                      or Scalpel.Server.Inference.ServerStartException)
         {
             Console.Error.WriteLine($"scalpel: {e.Message}");
             return 1;

@@ -6,9 +6,11 @@ public static class ServerFeatures
     public static IReadOnlyList<IServerFeature> All() =>
     [
         new HealthFeature(),
+        new Inference.InferenceFeature(),
         new Files.FilesFeature(),
         new Jobs.JobsFeature(),
         new Dashboard.DashboardFeature(),
+        new FineTunedServing(),
     ];
 }
 

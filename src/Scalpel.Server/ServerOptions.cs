@@ -20,6 +20,11 @@ public sealed record ServerOptions
     public int MaxQueue { get; init; } = 64;
     /// <summary>Sequences decoded together in one batch.</summary>
     public int MaxBatch { get; init; } = 16;
+    /// <summary>Tokens one request may hold (prompt + answer); null = the model's max_position_embeddings, at most 4096.
+    /// Each of the <see cref="MaxBatch"/> decoding slots keeps a KV cache this long.</summary>
+    public int? ContextLength { get; init; }
+    /// <summary>Adapters kept loaded at once (least recently used ones are unloaded past it, never one in use).</summary>
+    public int MaxLoadedAdapters { get; init; } = 8;
     /// <summary>Largest request body (uploads included), bytes.</summary>
     public long MaxBodyBytes { get; init; } = 512L << 20;
     /// <summary>The job database: null = SQLite at DATA/scalpel.db; <c>postgres://USER:PASSWORD@HOST:PORT/DB</c> = PostgreSQL.</summary>

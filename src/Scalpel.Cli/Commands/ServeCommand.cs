@@ -10,16 +10,18 @@ internal static class ServeCommand
 {
     private const string UsageText =
         "usage: scalpel serve --model DIR [--adapters DIR ...] [--host 127.0.0.1] [--port N] [--data DIR] [--api-key KEY | --api-keys FILE]\n" +
-        "                     [--cors ORIGIN ...] [--max-queue N] [--max-batch N] [--max-body-mb N]\n" +
+        "                     [--cors ORIGIN ...] [--max-queue N] [--max-batch N] [--max-body-mb N] [--context TOKENS] [--max-adapters N]\n" +
         "                     [--db postgres://USER:PASSWORD@HOST:PORT/DB] [--checkpoint-interval STEPS]\n" +
         "  fine-tuning jobs live in DATA/scalpel.db (SQLite) unless --db names a PostgreSQL database\n" +
+        "  --context: tokens per request (prompt + answer), default the model's limit up to 4096;\n" +
+        "  --max-adapters: adapters kept loaded at once (least recently used unloaded first), default 8\n" +
         "  without an API key the server binds 127.0.0.1 only; --port 0 picks a free port";
 
     public static int Run(string[] argv)
     {
         var args = new CommandArgs(argv, UsageText,
             ["--model", "--adapters", "--host", "--port", "--data", "--api-key", "--api-keys", "--cors", "--max-queue", "--max-batch",
-             "--max-body-mb", "--db", "--checkpoint-interval"], [],
+             "--max-body-mb", "--db", "--checkpoint-interval", "--context", "--max-adapters"], [],
             repeatable: ["--adapters", "--api-key", "--cors"]);
         // --adapters A B C: the values after the flag up to the next flag.
         var adapters = new List<string>(args.Values("--adapters"));
@@ -45,6 +47,8 @@ internal static class ServeCommand
             MaxBodyBytes = (long)args.Int("--max-body-mb", 512, 1, 1 << 20) << 20,
             Database = args.Value("--db"),
             JobCheckpointInterval = args.Has("--checkpoint-interval") ? args.Int("--checkpoint-interval", 100, 1, 1_000_000) : null,
+            ContextLength = args.Has("--context") ? args.Int("--context", 4096, 2, 1 << 20) : null,
+            MaxLoadedAdapters = args.Int("--max-adapters", 8, 1, 1000),
         };
         if (!Directory.Exists(options.ModelDirectory)) throw new UsageException($"--model {options.ModelDirectory}: no such folder");
         foreach (var a in adapters) if (!Directory.Exists(a)) throw new UsageException($"--adapters {a}: no such folder");
