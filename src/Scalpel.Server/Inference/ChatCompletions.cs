@@ -190,15 +190,7 @@ internal static class ChatCompletions
 
     private static async Task Answer(HttpContext context, InferenceService service, Plan plan, Submission submission)
     {
-        GenerationResult[] results;
-        try
-        {
-            results = await Task.WhenAll(submission.Tasks);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            throw new ApiException(500, $"Generation failed: {e.Message}", code: "server_error", type: "server_error");
-        }
+        var results = await Responses.Results(submission);
         var choices = new JsonArray();
         for (int i = 0; i < results.Length; i++)
         {
@@ -221,16 +213,8 @@ internal static class ChatCompletions
                 ["finish_reason"] = finish,
             });
         }
-        await Responses.WriteJson(context, new JsonObject
-        {
-            ["id"] = Responses.NewId("chatcmpl-"),
-            ["object"] = "chat.completion",
-            ["created"] = Responses.Now(),
-            ["model"] = plan.Model,
-            ["system_fingerprint"] = "scalpel",
-            ["choices"] = choices,
-            ["usage"] = Responses.Usage(plan.PromptIds.Length, results.Sum(r => r.CompletionTokens)),
-        });
+        await Responses.WriteJson(context, Responses.Envelope(Responses.NewId("chatcmpl-"), "chat.completion",
+            Responses.Now(), plan.Model, choices, Responses.Usage(plan.PromptIds.Length, results.Sum(r => r.CompletionTokens))));
     }
 
     private static async Task Stream(HttpContext context, InferenceService service, Plan plan, Submission submission, StreamEvents events)
@@ -243,20 +227,11 @@ internal static class ChatCompletions
 
         JsonObject Chunk(int choice, JsonObject delta, string? finish = null, JsonNode? logprobs = null)
         {
-            var chunk = new JsonObject
+            var entry = new JsonObject
             {
-                ["id"] = id,
-                ["object"] = "chat.completion.chunk",
-                ["created"] = created,
-                ["model"] = plan.Model,
-                ["system_fingerprint"] = "scalpel",
-                ["choices"] = new JsonArray((JsonNode)new JsonObject
-                {
                     ["index"] = choice, ["delta"] = delta, ["logprobs"] = logprobs, ["finish_reason"] = finish,
-                }),
             };
-            if (plan.Params.IncludeUsage) chunk["usage"] = null;
-            return chunk;
+            return Responses.Envelope(id, "chat.completion.chunk", created, plan.Model, [entry], withUsage: plan.Params.IncludeUsage);
         }
 
         var contentChunks = Enumerable.Range(0, n).Select(i => new SplicedChunk(Chunk(i, new JsonObject { ["content"] = SplicedChunk.Placeholder }))).ToArray();
@@ -280,11 +255,7 @@ internal static class ChatCompletions
                 ended++;
                 if (!e.Ended.IsCompletedSuccessfully)
                 {
-                    // The decoder failed (a client that left never gets here: its request is aborted).
-                    string why = e.Ended.Exception?.InnerException?.Message ?? "the sequence was cancelled";
-                    sse.Add(OpenAiErrors.Body($"Generation failed: {why}", "server_error", null, "server_error"));
-                    sse.AddDone();
-                    await sse.Flush(context.RequestAborted);
+                    await Responses.FailStream(sse, e.Ended, context.RequestAborted);
                     return;
                 }
                 var result = e.Ended.Result;
@@ -315,16 +286,7 @@ internal static class ChatCompletions
         }
         if (plan.Params.IncludeUsage)
         {
-            sse.Add(new JsonObject
-            {
-                ["id"] = id,
-                ["object"] = "chat.completion.chunk",
-                ["created"] = created,
-                ["model"] = plan.Model,
-                ["system_fingerprint"] = "scalpel",
-                ["choices"] = new JsonArray(),
-                ["usage"] = Responses.Usage(plan.PromptIds.Length, completionTokens),
-            });
+            sse.Add(Responses.Envelope(id, "chat.completion.chunk", created, plan.Model, [], Responses.Usage(plan.PromptIds.Length, completionTokens)));
         }
         sse.AddDone();
         await sse.Flush(context.RequestAborted);

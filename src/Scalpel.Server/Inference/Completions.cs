@@ -90,15 +90,7 @@ internal static class Completions
 
     private static async Task Answer(HttpContext context, InferenceService service, Plan plan, Submission submission)
     {
-        GenerationResult[] results;
-        try
-        {
-            results = await Task.WhenAll(submission.Tasks);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            throw new ApiException(500, $"Generation failed: {e.Message}", code: "server_error", type: "server_error");
-        }
+        var results = await Responses.Results(submission);
         var choices = new JsonArray();
         for (int i = 0; i < results.Length; i++)
         {
@@ -111,16 +103,8 @@ internal static class Completions
                 ["finish_reason"] = Responses.FinishReason(r.FinishReason),
             });
         }
-        await Responses.WriteJson(context, new JsonObject
-        {
-            ["id"] = Responses.NewId("cmpl-"),
-            ["object"] = "text_completion",
-            ["created"] = Responses.Now(),
-            ["model"] = plan.Model,
-            ["system_fingerprint"] = "scalpel",
-            ["choices"] = choices,
-            ["usage"] = Responses.Usage(plan.Prompts.Sum(p => p.Length), results.Sum(r => r.CompletionTokens)),
-        });
+        await Responses.WriteJson(context, Responses.Envelope(Responses.NewId("cmpl-"), "text_completion",
+            Responses.Now(), plan.Model, choices, Responses.Usage(plan.Prompts.Sum(p => p.Length), results.Sum(r => r.CompletionTokens))));
     }
 
     private static async Task Stream(HttpContext context, InferenceService service, Plan plan, Submission submission, StreamEvents events)
@@ -132,20 +116,11 @@ internal static class Completions
 
         JsonObject Chunk(int choice, string text, string? finish = null, JsonNode? logprobs = null)
         {
-            var chunk = new JsonObject
+            var entry = new JsonObject
             {
-                ["id"] = id,
-                ["object"] = "text_completion",
-                ["created"] = created,
-                ["model"] = plan.Model,
-                ["system_fingerprint"] = "scalpel",
-                ["choices"] = new JsonArray((JsonNode)new JsonObject
-                {
                     ["text"] = text, ["index"] = choice, ["logprobs"] = logprobs, ["finish_reason"] = finish,
-                }),
             };
-            if (plan.Params.IncludeUsage) chunk["usage"] = null;
-            return chunk;
+            return Responses.Envelope(id, "text_completion", created, plan.Model, [entry], withUsage: plan.Params.IncludeUsage);
         }
 
         var textChunks = Enumerable.Range(0, n).Select(i => new SplicedChunk(Chunk(i, SplicedChunk.Placeholder))).ToArray();
@@ -166,10 +141,7 @@ internal static class Completions
                 ended++;
                 if (!e.Ended.IsCompletedSuccessfully)
                 {
-                    string why = e.Ended.Exception?.InnerException?.Message ?? "the sequence was cancelled";
-                    sse.Add(OpenAiErrors.Body($"Generation failed: {why}", "server_error", null, "server_error"));
-                    sse.AddDone();
-                    await sse.Flush(context.RequestAborted);
+                    await Responses.FailStream(sse, e.Ended, context.RequestAborted);
                     return;
                 }
                 var result = e.Ended.Result;
@@ -182,16 +154,7 @@ internal static class Completions
         }
         if (plan.Params.IncludeUsage)
         {
-            sse.Add(new JsonObject
-            {
-                ["id"] = id,
-                ["object"] = "text_completion",
-                ["created"] = created,
-                ["model"] = plan.Model,
-                ["system_fingerprint"] = "scalpel",
-                ["choices"] = new JsonArray(),
-                ["usage"] = Responses.Usage(plan.Prompts.Sum(p => p.Length), completionTokens),
-            });
+            sse.Add(Responses.Envelope(id, "text_completion", created, plan.Model, [], Responses.Usage(plan.Prompts.Sum(p => p.Length), completionTokens)));
         }
         sse.AddDone();
         await sse.Flush(context.RequestAborted);

@@ -15,6 +15,41 @@ internal static class Responses
 
     public static long Now() => DateTimeOffset.UtcNow.ToUnixTimeSeconds();
 
+    /// <summary>The fields every completion object and chunk starts with; <paramref name="usage"/> only when given.</summary>
+    public static JsonObject Envelope(string id, string objectType, long created, string model, JsonArray choices, JsonNode? usage = null,
+        bool withUsage = false)
+    {
+        var o = new JsonObject
+        {
+            ["id"] = id, ["object"] = objectType, ["created"] = created, ["model"] = model, ["system_fingerprint"] = "scalpel",
+            ["choices"] = choices,
+        };
+        if (usage is not null || withUsage) o["usage"] = usage;
+        return o;
+    }
+
+    /// <summary>Every sequence's result; a decoder failure becomes a 500 in OpenAI's shape.</summary>
+    public static async Task<GenerationResult[]> Results(Submission submission)
+    {
+        try
+        {
+            return await Task.WhenAll(submission.Tasks);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            throw new ApiException(500, $"Generation failed: {e.Message}", code: "server_error", type: "server_error");
+        }
+    }
+
+    /// <summary>Ends a stream whose sequence failed: an error event, then [DONE] (a client that left never gets here).</summary>
+    public static async Task FailStream(SseWriter sse, Task ended, CancellationToken cancellation)
+    {
+        string why = ended.Exception?.InnerException?.Message ?? "the sequence was cancelled";
+        sse.Add(OpenAiErrors.Body($"Generation failed: {why}", "server_error", null, "server_error"));
+        sse.AddDone();
+        await sse.Flush(cancellation);
+    }
+
     public static string FinishReason(FinishReason reason) => reason == Generation.FinishReason.Length ? "length" : "stop";
 
     /// <summary>Usage counts: the prompt once per prompt (not once per choice), every choice's tokens.</summary>
