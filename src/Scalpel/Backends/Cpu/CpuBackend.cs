@@ -203,8 +203,11 @@ public sealed class CpuBackend : IBackend
         if (k != kb || c.Rows != m || c.Columns != n)
             throw new ArgumentException($"matmul shapes: a {a}{(transA ? "ᵀ" : "")} · b {b}{(transB ? "ᵀ" : "")} → c {c}");
         if (b.DType.IsQuantized())
-            // NF4 / Q8_0 base weights (QLoRA): the GEMM dequantizes B block by block while packing, at any m.
-            Gemm.Multiply(transA, transB, m, n, k, alpha, F(a), a.Columns, Cpu(b).Quantized, beta, F(c), n);
+        {
+            // NF4 / Q8_0 base weights (QLoRA): dequantized four rows at a time (GEMV) or block by block while packing (GEMM).
+            if (!transA && transB && m <= Gemv.MaxRows) Gemv.Multiply(m, n, k, alpha, F(a), a.Columns, Cpu(b).Quantized, beta, F(c), n);
+            else Gemm.Multiply(transA, transB, m, n, k, alpha, F(a), a.Columns, Cpu(b).Quantized, beta, F(c), n);
+        }
         else if (!transA && transB && m <= Gemv.MaxRows)
         {
             // Decoding: a few rows against a weight [out, in]. GEMV streams the weight once instead of packing it.

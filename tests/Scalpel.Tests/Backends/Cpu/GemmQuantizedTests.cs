@@ -67,6 +67,44 @@ public class GemmQuantizedTests
     }
 
     /// <summary>
+    /// The GEMV path (decoding, m ≤ 16) with a quantized weight against its twin, the same GEMV on the dequantized
+    /// weight: bit for bit, for every vector width, row count, odd n (partial quads) and thread split.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public unsafe void GemvEqualsGemvOnTheDequantizedWeight(string pathName, string formatName)
+    {
+        var path = Enum.Parse<GemmPath>(pathName);
+        var format = Enum.Parse<DType>(formatName);
+        var rng = new Random(pathName.Length * 7 + formatName.Length);
+        foreach (int m in new[] { 1, 2, 3, 5, 8, 16 })
+        {
+            foreach (var (n, k) in new[] { (13, 64), (64, 96), (97, 128), (6, 32) })
+            {
+                if (n * k % (format == DType.NF4 ? 64 : 32) != 0) continue;
+                int threads = rng.Next(1, 4);
+                float beta = rng.Next(2) == 0 ? 0f : 0.5f;
+                var a = TestData.Uniform(rng, m * k);
+                var w = TestData.Normal(rng, n * k, 0.05f);
+                var bytes = new byte[format.StorageBytes(w.Length)];
+                if (format == DType.NF4) Nf4.Quantize(w, bytes); else Q8_0.Quantize(w, bytes);
+                var c0 = TestData.Uniform(rng, m * n);
+                var got = (float[])c0.Clone();
+                var want = (float[])c0.Clone();
+                fixed (byte* pb = bytes)
+                {
+                    var q = new QuantizedMatrix(format, pb, n, k);
+                    Gemv.Multiply(m, n, k, 0.75f, a, k, q, beta, got, n, threads, path, minBytesPerThread: 1);
+                    Gemv.Multiply<float, F32Element>(m, n, k, 0.75f, a, k, q.Dequantize(), k, beta, want, n, threads, path, minBytesPerThread: 1);
+                }
+                for (int i = 0; i < want.Length; i++)
+                    if (BitConverter.SingleToInt32Bits(want[i]) != BitConverter.SingleToInt32Bits(got[i]))
+                        Assert.Fail($"{path} {format} m={m} n={n} k={k} threads={threads}: C[{i / n},{i % n}] = {got[i]:G9}, twin {want[i]:G9}");
+            }
+        }
+    }
+
+    /// <summary>
     /// Through the backend: a few rows (the decode path, which for quantized weights is the GEMM) and many rows,
     /// y = x·Wᵀ and dx = dy·W, against F32 tensors holding what the quantized ones download as.
     /// </summary>
