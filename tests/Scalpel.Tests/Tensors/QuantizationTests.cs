@@ -192,3 +192,57 @@ public class QuantizationTests(ITestOutputHelper output)
         Assert.Throws<ArgumentException>(() => DType.NF4.SizeOf());
     }
 }
+
+/// <summary>The vector dequantizers (whole blocks) against their scalar twins, on ranges that start and end anywhere.</summary>
+public class DequantizeTwinTests
+{
+    [Theory]
+    [InlineData("NF4")]
+    [InlineData("Q8_0")]
+    public unsafe void FastDequantizeEqualsTheScalarReferenceBitForBit(string formatName)
+    {
+        var format = Enum.Parse<DType>(formatName);
+        var rng = new Random(formatName.Length);
+        const int n = 64 * 40;
+        var x = TestData.Normal(rng, n, 0.02f);
+        var bytes = new byte[format.StorageBytes(n)];
+        if (format == DType.NF4) Nf4.Quantize(x, bytes); else Q8_0.Quantize(x, bytes);
+        var fast = new float[n];
+        var slow = new float[n];
+        fixed (byte* p = bytes)
+        fixed (float* f = fast)
+        fixed (float* s = slow)
+        {
+            for (int iter = 0; iter < 200; iter++)
+            {
+                int start = iter == 0 ? 0 : rng.Next(n), count = iter == 0 ? n : rng.Next(n - start + 1);
+                Array.Fill(fast, float.NaN);
+                Array.Fill(slow, float.NaN);
+                if (format == DType.NF4) { Nf4.Dequantize(p, n, start, count, f); Nf4.DequantizeReference(p, n, start, count, s); }
+                else { Q8_0.Dequantize(p, n, start, count, f); Q8_0.DequantizeReference(p, n, start, count, s); }
+                for (int i = 0; i < n; i++)
+                    if (BitConverter.SingleToInt32Bits(fast[i]) != BitConverter.SingleToInt32Bits(slow[i]))
+                        Assert.Fail($"{format} range [{start}, {start + count}): element {i} fast {fast[i]:G9}, reference {slow[i]:G9}");
+            }
+        }
+        Assert.Contains(fast, v => v != 0f && !float.IsNaN(v));
+
+        // The AVX2 block path, which an AVX-512 machine never takes through Dequantize, block by block.
+        if (!System.Runtime.Intrinsics.X86.Avx2.IsSupported) return;
+        fixed (byte* p = bytes)
+        fixed (float* f = fast)
+        fixed (float* s = slow)
+        {
+            int blockSize = format == DType.NF4 ? Nf4.BlockSize : Q8_0.BlockSize;
+            for (int b = 0; b < n / blockSize; b++)
+            {
+                if (format == DType.NF4) Nf4.Block256(p + b * blockSize / 2, Nf4.BlockScale(p, n, b), f + b * blockSize);
+                else Q8_0.Block256((sbyte*)p + b * blockSize, Q8_0.BlockScale(p, n, b), f + b * blockSize);
+            }
+            if (format == DType.NF4) Nf4.DequantizeReference(p, n, 0, n, s); else Q8_0.DequantizeReference(p, n, 0, n, s);
+        }
+        for (int i = 0; i < n; i++)
+            if (BitConverter.SingleToInt32Bits(fast[i]) != BitConverter.SingleToInt32Bits(slow[i]))
+                Assert.Fail($"{format} AVX2 block path: element {i} {fast[i]:G9}, reference {slow[i]:G9}");
+    }
+}
