@@ -22,8 +22,10 @@ public static class Program
                 return GenerateBench.Run(rest);
             case "serve-load":
                 return ServeLoadBench.Run(rest);
+            case "quant-cpu":
+                return QuantBench.Run(rest);
             default:
-                Console.Error.WriteLine("usage: Scalpel.Bench <gemm-cpu|gemv-cpu|lora-cpu|tokenize-cpu|data-check|generate-cpu|serve-load> [options]");
+                Console.Error.WriteLine("usage: Scalpel.Bench <gemm-cpu|gemv-cpu|lora-cpu|tokenize-cpu|data-check|generate-cpu|serve-load|quant-cpu> [options]");
                 return 2;
         }
     }

@@ -14,6 +14,13 @@ public enum WeightPrecision
     Auto,
     F32,
     BF16,
+    /// <summary>
+    /// The linears of every block in 4-bit NormalFloat with double-quantized scales (QLoRA's base); the embedding,
+    /// LM head and norms as <see cref="Auto"/>.
+    /// </summary>
+    NF4,
+    /// <summary>The linears of every block in llama.cpp's Q8_0; the embedding, LM head and norms as <see cref="Auto"/>.</summary>
+    Q8_0,
 }
 
 /// <summary>
@@ -90,7 +97,10 @@ public sealed partial class DecoderModel : IDisposable
 
     public static DecoderModel Load(ModelSpec spec, CheckpointReader reader, IBackend backend, WeightPrecision precision = WeightPrecision.Auto)
     {
-        Parameter Matrix(string name, int rows, int cols) => ReadParameter(reader, backend, name, [rows, cols], precision);
+        // Quantized formats apply to the blocks' linears only; the embedding and LM head stay as Auto keeps them.
+        WeightPrecision dense = precision is WeightPrecision.NF4 or WeightPrecision.Q8_0 ? WeightPrecision.Auto : precision;
+        Parameter Matrix(string name, int rows, int cols) => ReadParameter(reader, backend, name, [rows, cols], dense);
+        Parameter LinearWeight(string name, int rows, int cols) => ReadParameter(reader, backend, name, [rows, cols], precision);
         Parameter Vector(string name, int length) => ReadParameter(reader, backend, name, [length], WeightPrecision.F32);
         Parameter? OptionalVector(bool present, string name, int length) => present ? Vector(name, length) : null;
 
@@ -101,7 +111,7 @@ public sealed partial class DecoderModel : IDisposable
         {
             string p = $"model.layers.{l}.";
             Linear Lin(string module, int outDim, int inDim, bool bias) =>
-                new(p + module, Matrix(p + module + ".weight", outDim, inDim), OptionalVector(bias, p + module + ".bias", outDim));
+                new(p + module, LinearWeight(p + module + ".weight", outDim, inDim), OptionalVector(bias, p + module + ".bias", outDim));
             blocks[l] = new Block
             {
                 InputNorm = Vector(p + "input_layernorm.weight", d),
@@ -128,6 +138,15 @@ public sealed partial class DecoderModel : IDisposable
         if (!info.Shape.SequenceEqual(shape))
             throw new SafeTensorsFormatException(
                 $"{reader.Directory}: tensor '{name}' has shape [{string.Join(", ", info.Shape)}], config.json implies [{string.Join(", ", shape)}]");
+        if (precision is WeightPrecision.NF4 or WeightPrecision.Q8_0)
+        {
+            // Quantized on load, one tensor at a time: the only f32 copy is this tensor's, dropped right after.
+            var quantized = backend.Allocate(precision == WeightPrecision.NF4 ? DType.NF4 : DType.Q8_0, shape);
+            var values = new float[info.ElementCount];
+            reader.ReadAsF32(name, values);
+            backend.Upload(quantized, values);
+            return new Parameter(name, quantized);
+        }
         bool bf16 = precision == WeightPrecision.BF16 || (precision == WeightPrecision.Auto && info.DType == DType.BF16);
         var tensor = backend.Allocate(bf16 ? DType.BF16 : DType.F32, shape);
         if (bf16)

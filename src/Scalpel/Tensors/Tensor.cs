@@ -22,7 +22,7 @@ public abstract class Tensor : IDisposable
     public DType DType { get; }
     public int[] Shape { get; }
     public long Length { get; }
-    public long ByteLength => Length * DType.SizeOf();
+    public long ByteLength => DType.StorageBytes(Length);
 
     /// <summary>Size of the last dimension (row length when viewed as a matrix).</summary>
     public int Columns => Shape.Length == 0 ? 1 : Shape[^1];

@@ -210,6 +210,22 @@ public class FineTuneRecipeTests
         Assert.True(File.Exists(Path.Combine(result.OutputPath, "tokenizer.json")));
     }
 
+    /// <summary>QLoRA end to end: the base is NF4 (or Q8_0) from load on, LoRA still learns the task, the adapter saves.</summary>
+    [Theory]
+    [InlineData("nf4")]
+    [InlineData("q8_0")]
+    public void QloraLearnsOnAQuantizedBase(string quantize)
+    {
+        using var ws = new Workspace();
+        var result = FineTuneRecipe.Run(ws.Config("run", "method=qlora", "model.quantize=" + quantize), resume: false, ws.Registry);
+        Assert.Equal(RunStatus.Completed, result.Status);
+        var val = File.ReadAllLines(Path.Combine(result.RunDirectory, "metrics.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject())
+            .Where(l => (string?)l["type"] == "val").ToList();
+        Assert.True((double)val[^1]["val_loss"]! < 0.7 * (double)val[0]["val_loss"]!, $"val_loss {val[0]["val_loss"]} → {val[^1]["val_loss"]}");
+        Assert.True(File.Exists(Path.Combine(result.RunDirectory, "adapter", "adapter_model.safetensors")));
+        Assert.Contains("quantize: " + quantize, File.ReadAllText(Path.Combine(result.RunDirectory, "config.yaml")));
+    }
+
     private sealed class Progress(Action<FineTuneProgress> report) : IProgress<FineTuneProgress>
     {
         public void Report(FineTuneProgress value) => report(value);

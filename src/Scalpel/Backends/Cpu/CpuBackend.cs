@@ -27,6 +27,7 @@ public sealed class CpuTensor : Tensor
 
     internal CpuTensor RowView(int start, int count)
     {
+        if (DType.IsQuantized()) throw new NotSupportedException($"row views of {DType} tensors are not supported (their block scales are stored apart)");
         if (start < 0 || count < 0 || start + count > Rows)
             throw new ArgumentOutOfRangeException(nameof(start), $"rows [{start}, {start + count}) of {this}");
         // A row view is always 2-D [count, Columns] (1-D tensors: [count]).
@@ -49,6 +50,14 @@ public sealed class CpuTensor : Tensor
         ? new Span<ushort>((byte*)_buffer.Pointer + _byteOffset, checked((int)Length))
         : throw WrongType(DType.BF16);
 
+    /// <summary>The raw bytes of any tensor (codes and scales for NF4 / Q8_0).</summary>
+    public unsafe Span<byte> Bytes => new((byte*)_buffer.Pointer + _byteOffset, checked((int)ByteLength));
+
+    /// <summary>An NF4 / Q8_0 tensor as a matrix [Rows, Columns] for the GEMM.</summary>
+    public unsafe QuantizedMatrix Quantized => DType.IsQuantized()
+        ? new QuantizedMatrix(DType, (byte*)_buffer.Pointer + _byteOffset, Rows, Columns)
+        : throw new InvalidOperationException($"tensor {this} is not quantized");
+
     private InvalidOperationException WrongType(DType wanted) => new($"tensor {this} is not {wanted}");
 
     public override void Dispose()
@@ -67,8 +76,8 @@ public sealed class CpuBackend : IBackend
 
     public Tensor Allocate(DType dtype, params int[] shape)
     {
-        if (dtype is not (DType.F32 or DType.BF16))
-            throw new NotSupportedException($"the CPU backend keeps tensors in F32 or BF16, not {dtype}");
+        if (dtype is not (DType.F32 or DType.BF16 or DType.NF4 or DType.Q8_0))
+            throw new NotSupportedException($"the CPU backend keeps tensors in F32, BF16, NF4 or Q8_0, not {dtype}");
         return new CpuTensor(dtype, (int[])shape.Clone());
     }
 
@@ -85,6 +94,8 @@ public sealed class CpuBackend : IBackend
         var t = Cpu(destination);
         if (source.Length != t.Length) throw new ArgumentException($"upload of {source.Length} values into {t}");
         if (t.DType == DType.F32) source.CopyTo(t.F32);
+        else if (t.DType == DType.NF4) Nf4.Quantize(source, t.Bytes);
+        else if (t.DType == DType.Q8_0) Q8_0.Quantize(source, t.Bytes);
         else BFloat16Bits.Narrow(source, t.Bf16);
     }
 
@@ -93,6 +104,12 @@ public sealed class CpuBackend : IBackend
         var t = Cpu(destination);
         if (sourceBf16.Length != t.Length) throw new ArgumentException($"upload of {sourceBf16.Length} values into {t}");
         if (t.DType == DType.BF16) sourceBf16.CopyTo(t.Bf16);
+        else if (t.DType.IsQuantized())
+        {
+            var widened = new float[sourceBf16.Length]; // one tensor's worth, quantized right away
+            BFloat16Bits.Widen(sourceBf16, widened);
+            Upload(t, widened);
+        }
         else BFloat16Bits.Widen(sourceBf16, t.F32);
     }
 
@@ -101,6 +118,8 @@ public sealed class CpuBackend : IBackend
         var t = Cpu(source);
         if (destination.Length != t.Length) throw new ArgumentException($"download of {t} into {destination.Length} values");
         if (t.DType == DType.F32) t.F32.CopyTo(destination);
+        else if (t.DType == DType.NF4) Nf4.Dequantize(t.Bytes, destination);
+        else if (t.DType == DType.Q8_0) Q8_0.Dequantize(t.Bytes, destination);
         else BFloat16Bits.Widen(t.Bf16, destination);
     }
 
@@ -139,7 +158,9 @@ public sealed class CpuBackend : IBackend
     public void Zero(Tensor tensor)
     {
         var t = Cpu(tensor);
-        if (t.DType == DType.F32) t.F32.Clear(); else t.Bf16.Clear();
+        if (t.DType == DType.F32) t.F32.Clear();
+        else if (t.DType == DType.BF16) t.Bf16.Clear();
+        else t.Bytes.Clear(); // all-zero bytes are 0 (NF4: code 0 is −1, but its block scale is 0)
     }
 
     public void Copy(Tensor destination, Tensor source)
@@ -147,7 +168,8 @@ public sealed class CpuBackend : IBackend
         SameLength(destination, source);
         if (destination.DType != source.DType) throw new ArgumentException($"copy between {source} and {destination}");
         if (source.DType == DType.F32) F(source).CopyTo(F(destination));
-        else Cpu(source).Bf16.CopyTo(Cpu(destination).Bf16);
+        else if (source.DType == DType.BF16) Cpu(source).Bf16.CopyTo(Cpu(destination).Bf16);
+        else Cpu(source).Bytes.CopyTo(Cpu(destination).Bytes);
     }
 
     public void AddScaled(Tensor destination, Tensor source, float alpha = 1f)
@@ -180,7 +202,13 @@ public sealed class CpuBackend : IBackend
         int kb = transB ? b.Columns : b.Rows, n = transB ? b.Rows : b.Columns;
         if (k != kb || c.Rows != m || c.Columns != n)
             throw new ArgumentException($"matmul shapes: a {a}{(transA ? "ᵀ" : "")} · b {b}{(transB ? "ᵀ" : "")} → c {c}");
-        if (!transA && transB && m <= Gemv.MaxRows)
+        if (b.DType.IsQuantized())
+        {
+            // NF4 / Q8_0 base weights (QLoRA): dequantized four rows at a time (GEMV) or block by block while packing (GEMM).
+            if (!transA && transB && m <= Gemv.MaxRows) Gemv.Multiply(m, n, k, alpha, F(a), a.Columns, Cpu(b).Quantized, beta, F(c), n);
+            else Gemm.Multiply(transA, transB, m, n, k, alpha, F(a), a.Columns, Cpu(b).Quantized, beta, F(c), n);
+        }
+        else if (!transA && transB && m <= Gemv.MaxRows)
         {
             // Decoding: a few rows against a weight [out, in]. GEMV streams the weight once instead of packing it.
             if (b.DType == DType.BF16) Gemv.Multiply(m, n, k, alpha, F(a), a.Columns, Cpu(b).Bf16, b.Columns, beta, F(c), n);

@@ -12,7 +12,7 @@ internal static class ConfigSchema
 
     public static readonly IReadOnlyList<string> Fields =
     [
-        "model.path", "model.precision",
+        "model.path", "model.precision", "model.quantize",
         "data.train", "data.validation", "data.format", "data.train_on", "data.max_length", "data.truncation", "data.packing",
         "data.validation_split",
         "method",

@@ -143,6 +143,16 @@ public sealed record ModelSection
     /// <summary>Hugging Face model folder (config.json, *.safetensors, tokenizer files).</summary>
     public required string Path { get; init; }
     public WeightPrecision Precision { get; init; } = WeightPrecision.Auto;
+    /// <summary>Quantize the blocks' linears on load (NF4 for <c>method: qlora</c> unless set); overrides <see cref="Precision"/> for them.</summary>
+    public BaseQuantization Quantize { get; init; } = BaseQuantization.None;
+
+    /// <summary>The precision <see cref="Models.DecoderModel.Load(string, Backends.IBackend?, WeightPrecision)"/> gets for a frozen base.</summary>
+    public WeightPrecision LoadPrecision => Quantize switch
+    {
+        BaseQuantization.Nf4 => WeightPrecision.NF4,
+        BaseQuantization.Q8_0 => WeightPrecision.Q8_0,
+        _ => Precision,
+    };
 }
 
 /// <summary><c>data</c>: the datasets and how examples become token sequences.</summary>

@@ -33,6 +33,15 @@ internal static class TrainConfigBuilder
             v.Error("data.validation_split", "set data.validation (a file) or data.validation_split (a fraction of data.train), not both");
 
         var method = v.Enum("method", TrainingMethod.Lora, TrainConfigNames.Method, TrainConfigNames.NotYetSupportedMethods);
+        // Read after method, whose value sets its default: QLoRA's base is NF4 unless told otherwise.
+        model = model with
+        {
+            Quantize = v.Enum("model.quantize", method == TrainingMethod.Qlora ? BaseQuantization.Nf4 : BaseQuantization.None, TrainConfigNames.Quantize),
+        };
+        if (method == TrainingMethod.Full && model.Quantize != BaseQuantization.None)
+            v.Error("model.quantize", $"full fine-tuning trains every weight in F32, so the base cannot be quantized ({v.Where("method")})");
+        if (method == TrainingMethod.Qlora && model.Quantize == BaseQuantization.None)
+            v.Error("model.quantize", $"method: qlora trains LoRA on a quantized base: use nf4 or q8_0, or method: lora ({v.Where("method")})");
 
         var loraDefaults = new LoraSection();
         var lora = new LoraSection
@@ -44,8 +53,8 @@ internal static class TrainConfigBuilder
             UseRslora = v.Bool("lora.use_rslora", loraDefaults.UseRslora),
             InitFrom = v.PathValue("lora.init_from"),
         };
-        if (lora.InitFrom is not null && method != TrainingMethod.Lora)
-            v.Error("lora.init_from", $"starts a LoRA adapter from a saved one, so it needs method: lora ({v.Where("method")})");
+        if (lora.InitFrom is not null && method == TrainingMethod.Full)
+            v.Error("lora.init_from", $"starts a LoRA adapter from a saved one, so it needs method: lora or qlora ({v.Where("method")})");
 
         var t = new TrainingSection();
         int? tokensPerBatch = v.OptionalInt("training.tokens_per_batch", min: 1);

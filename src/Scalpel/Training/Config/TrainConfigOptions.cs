@@ -3,8 +3,11 @@ using Scalpel.Models;
 
 namespace Scalpel.Training.Config;
 
-/// <summary>How training changes the model (<c>method</c>). QLoRA arrives with its own issue.</summary>
-public enum TrainingMethod { Lora, Full }
+/// <summary>How training changes the model (<c>method</c>). QLoRA is LoRA on a base quantized on load (<c>model.quantize</c>).</summary>
+public enum TrainingMethod { Lora, Full, Qlora }
+
+/// <summary>How the frozen base's linears are stored (<c>model.quantize</c>).</summary>
+public enum BaseQuantization { None, Nf4, Q8_0 }
 
 /// <summary>The dataset file's layout (<c>data.format</c>); <see cref="Auto"/> lets the data layer detect it.</summary>
 public enum DataFormat { Auto, Chat, Alpaca, ShareGpt, PromptCompletion, Text, Preference }
@@ -36,7 +39,9 @@ public static class TrainConfigNames
     internal static readonly (string Name, WeightPrecision Value)[] Precision =
         [("auto", WeightPrecision.Auto), ("f32", WeightPrecision.F32), ("bf16", WeightPrecision.BF16)];
     internal static readonly (string Name, TrainingMethod Value)[] Method =
-        [("lora", TrainingMethod.Lora), ("full", TrainingMethod.Full)];
+        [("lora", TrainingMethod.Lora), ("full", TrainingMethod.Full), ("qlora", TrainingMethod.Qlora)];
+    internal static readonly (string Name, BaseQuantization Value)[] Quantize =
+        [("none", BaseQuantization.None), ("nf4", BaseQuantization.Nf4), ("q8_0", BaseQuantization.Q8_0)];
     internal static readonly (string Name, DataFormat Value)[] Format =
     [
         ("auto", DataFormat.Auto), ("chat", DataFormat.Chat), ("alpaca", DataFormat.Alpaca), ("sharegpt", DataFormat.ShareGpt),
@@ -53,10 +58,11 @@ public static class TrainConfigNames
 
     /// <summary>Values that are known but not implemented yet, with the reason shown to the user.</summary>
     internal static readonly IReadOnlyDictionary<string, string> NotYetSupportedMethods =
-        new Dictionary<string, string> { ["qlora"] = "is not supported yet (it arrives with its own issue)" };
+        new Dictionary<string, string>();
 
     public static string Name(WeightPrecision v) => NameOf(Precision, v);
     public static string Name(TrainingMethod v) => NameOf(Method, v);
+    public static string Name(BaseQuantization v) => NameOf(Quantize, v);
     public static string Name(DataFormat v) => NameOf(Format, v);
     public static string Name(LossScope v) => NameOf(TrainOnValues, v);
     public static string Name(TruncationPolicy v) => NameOf(TruncationValues, v);

@@ -17,6 +17,7 @@ internal static class TrainConfigYaml
         Section(w, "model");
         Field(w, 1, "path", Str(c.Model.Path));
         Field(w, 1, "precision", TrainConfigNames.Name(c.Model.Precision));
+        Field(w, 1, "quantize", TrainConfigNames.Name(c.Model.Quantize));
 
         Section(w, "data");
         Field(w, 1, "train", Str(c.Data.Train));

@@ -88,7 +88,7 @@ public static class FineTuneRecipe
         // ── model ──
         bool full = config.Method == TrainingMethod.Full;
         string modelSource = full && latest is not null ? Path.Combine(latest.Value.Path, "model") : config.Model.Path;
-        using var model = DecoderModel.Load(modelSource, new CpuBackend(), full ? WeightPrecision.F32 : config.Model.Precision);
+        using var model = DecoderModel.Load(modelSource, new CpuBackend(), full ? WeightPrecision.F32 : config.Model.LoadPrecision);
         model.GradientCheckpointing = t.GradientCheckpointing;
         if (full) model.EnableFullFineTuning();
         else if (latest is not null) PeftAdapter.Load(model, Path.Combine(latest.Value.Path, "adapter"));

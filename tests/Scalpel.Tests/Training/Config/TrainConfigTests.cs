@@ -240,12 +240,33 @@ public class TrainConfigTests
     [Fact]
     public void UnknownEnumValuesListTheAllowedOnes()
     {
-        var e = Fails(Minimal + "\nmethod: qlora\n", "data.format=csv", "data.truncation=chop", "training.schedule=step");
+        var e = Fails(Minimal + "\nmethod: dora\n", "data.format=csv", "data.truncation=chop", "training.schedule=step");
         Assert.Contains("data.format: unknown value 'csv'; allowed: auto, chat, alpaca, sharegpt, prompt_completion, text, preference", e.Message);
         Assert.Contains("data.truncation: unknown value 'chop'; allowed: drop, truncate_prompt_left, truncate_answer", e.Message);
-        Assert.Contains("config.yaml:7: method: 'qlora' is not supported yet", e.Message);
-        Assert.Contains("allowed: lora, full", e.Message);
+        Assert.Contains("method: unknown value 'dora'; allowed: lora, full, qlora", e.Message);
         Assert.Contains("training.schedule: unknown value 'step'; allowed: cosine, linear, constant", e.Message);
+    }
+
+    [Fact]
+    public void QloraQuantizesTheBaseToNf4UnlessTold()
+    {
+        var qlora = Parse(Minimal, "method=qlora");
+        Assert.Equal(TrainingMethod.Qlora, qlora.Method);
+        Assert.Equal(BaseQuantization.Nf4, qlora.Model.Quantize);
+        Assert.Equal(WeightPrecision.NF4, qlora.Model.LoadPrecision);
+        Assert.Equal(WeightPrecision.Q8_0, Parse(Minimal, "method=qlora", "model.quantize=q8_0").Model.LoadPrecision);
+        var lora = Parse(Minimal);
+        Assert.Equal(BaseQuantization.None, lora.Model.Quantize);
+        Assert.Equal(WeightPrecision.Auto, lora.Model.LoadPrecision);
+        Assert.Equal(WeightPrecision.NF4, Parse(Minimal, "model.quantize=nf4").Model.LoadPrecision); // LoRA on a quantized base
+    }
+
+    [Fact]
+    public void QuantizeContradictingTheMethodIsAnError()
+    {
+        Assert.Contains("model.quantize: full fine-tuning trains every weight in F32", Fails(Minimal, "method=full", "model.quantize=nf4").Message);
+        Assert.Contains("model.quantize: method: qlora trains LoRA on a quantized base", Fails(Minimal, "method=qlora", "model.quantize=none").Message);
+        Assert.Contains("model.quantize: unknown value 'int4'; allowed: none, nf4, q8_0", Fails(Minimal, "model.quantize=int4").Message);
     }
 
     [Fact]

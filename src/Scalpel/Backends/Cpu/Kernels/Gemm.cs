@@ -7,7 +7,8 @@ namespace Scalpel.Backends.Cpu.Kernels;
 /// General matrix multiply, row-major: C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C.
 /// op(A) = A stored m×k (lda ≥ k), or Aᵀ with A stored k×m (lda ≥ m) when <c>transA</c>.
 /// op(B) = B stored k×n (ldb ≥ n), or Bᵀ with B stored n×k (ldb ≥ k) when <c>transB</c>.
-/// B may be BF16 (raw bits): model weights stay BF16 in memory and are widened while packing.
+/// B may be BF16 (raw bits): model weights stay BF16 in memory and are widened while packing; or block-quantized
+/// (NF4, Q8_0: <see cref="QuantizedMatrix"/>), dequantized block by block while packing.
 /// When beta is 0, C is overwritten without being read (NaN in C does not leak through).
 /// <c>threads</c> = 0 uses every core.
 /// </summary>
@@ -69,6 +70,27 @@ public static class Gemm
     };
 
     /// <summary>
+    /// B block-quantized (NF4 or Q8_0), stored [rows, cols] = k×n, or n×k when <c>transB</c> (a weight [out, in]);
+    /// its blocks are dequantized while packing.
+    /// </summary>
+    public static void Multiply(bool transA, bool transB, int m, int n, int k, float alpha,
+        ReadOnlySpan<float> a, int lda, QuantizedMatrix b, float beta, Span<float> c, int ldc, int threads = 0) =>
+        Multiply(transA, transB, m, n, k, alpha, a, lda, b, beta, c, ldc, threads, GemmPath.Auto, GemmBlocking.Default, MinFlopsPerThread);
+
+    internal static unsafe void Multiply(bool transA, bool transB, int m, int n, int k, float alpha,
+        ReadOnlySpan<float> a, int lda, QuantizedMatrix b, float beta, Span<float> c, int ldc, int threads,
+        GemmPath path, GemmBlocking blocking, long minFlopsPerThread)
+    {
+        (int bRows, int bCols) = transB ? (n, k) : (k, n);
+        if (b.Rows != bRows || b.Cols != bCols)
+            throw new ArgumentException($"quantized b is {b.Rows}×{b.Cols}; the product needs {bRows}×{bCols}", nameof(b));
+        Validate(transA, transB, m, n, k, a.Length, lda, checked((int)Math.Min(int.MaxValue, b.Length)), bCols, c.Length, ldc, threads);
+        fixed (float* pa = a)
+        fixed (float* pc = c)
+            Run(transA, transB, m, n, k, alpha, pa, lda, new QuantizedB(b, 0), beta, pc, ldc, threads, path, blocking, minFlopsPerThread);
+    }
+
+    /// <summary>
     /// The full entry point. Tests use it to force a kernel width, tiny blocks (to reach every block edge with
     /// small matrices) and a tiny per-thread minimum (to split small products over threads).
     /// </summary>
@@ -78,54 +100,58 @@ public static class Gemm
         where TB : unmanaged where TE : IGemmElement<TB>
     {
         Validate(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc, threads);
-        if (m == 0 || n == 0) return;
-        if (path == GemmPath.Auto) path = ChoosePath(m, n);
-        if (!IsSupported(path)) throw new PlatformNotSupportedException($"GEMM path {path} is not supported on this CPU");
-
         fixed (float* pa = a)
         fixed (TB* pb = b)
         fixed (float* pc = c)
+            Run(transA, transB, m, n, k, alpha, pa, lda, new StridedB<TB, TE>(pb, ldb), beta, pc, ldc, threads, path, blocking, minFlopsPerThread);
+    }
+
+    private static unsafe void Run<TB>(bool transA, bool transB, int m, int n, int k, float alpha, float* pa, int lda, TB b,
+        float beta, float* pc, int ldc, int threads, GemmPath path, GemmBlocking blocking, long minFlopsPerThread)
+        where TB : struct, IGemmB<TB>
+    {
+        if (m == 0 || n == 0) return;
+        if (path == GemmPath.Auto) path = ChoosePath(m, n);
+        if (!IsSupported(path)) throw new PlatformNotSupportedException($"GEMM path {path} is not supported on this CPU");
+        if (k == 0)
         {
-            if (k == 0)
-            {
-                GemmDriver.Scale(pc, ldc, m, n, beta); // the product is empty: C = beta·C
-                return;
-            }
-            var job = new Job<TB>(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, blocking);
-            int workers = WorkerCount(threads, m, n, k, minFlopsPerThread);
-            switch (path)
-            {
-                case GemmPath.Avx512: Run<Avx512Kernel8x48, TB, TE>(job, workers); break;
-                case GemmPath.Avx512Narrow: Run<Avx512Kernel24x16, TB, TE>(job, workers); break;
-                case GemmPath.Avx2: Run<Avx2Kernel6x16, TB, TE>(job, workers, simdPack: true); break;
-                default: Run<ScalarKernel4x4, TB, TE>(job, workers, simdPack: false); break;
-            }
+            GemmDriver.Scale(pc, ldc, m, n, beta); // the product is empty: C = beta·C
+            return;
+        }
+        var job = new Job<TB>(transA, transB, m, n, k, alpha, pa, lda, b, beta, pc, ldc, blocking);
+        int workers = WorkerCount(threads, m, n, k, minFlopsPerThread);
+        switch (path)
+        {
+            case GemmPath.Avx512: Run<Avx512Kernel8x48, TB>(job, workers); break;
+            case GemmPath.Avx512Narrow: Run<Avx512Kernel24x16, TB>(job, workers); break;
+            case GemmPath.Avx2: Run<Avx2Kernel6x16, TB>(job, workers, simdPack: true); break;
+            default: Run<ScalarKernel4x4, TB>(job, workers, simdPack: false); break;
         }
     }
 
     /// <summary>One call's arguments, with pointers into pinned memory (valid until the call returns).</summary>
     private readonly unsafe struct Job<TB>(bool transA, bool transB, int m, int n, int k, float alpha,
-        float* a, nint lda, TB* b, nint ldb, float beta, float* c, nint ldc, GemmBlocking blocking) where TB : unmanaged
+        float* a, nint lda, TB b, float beta, float* c, nint ldc, GemmBlocking blocking) where TB : struct, IGemmB<TB>
     {
         public readonly bool TransA = transA, TransB = transB;
         public readonly int M = m, N = n, K = k;
         public readonly float Alpha = alpha, Beta = beta;
         public readonly float* A = a, C = c;
-        public readonly TB* B = b;
-        public readonly nint Lda = lda, Ldb = ldb, Ldc = ldc;
+        public readonly TB B = b;
+        public readonly nint Lda = lda, Ldc = ldc;
         public readonly GemmBlocking Blocking = blocking;
 
         /// <summary>The same product restricted to rows [i0, i0+rows) and columns [j0, j0+cols) of C.</summary>
         public Job<TB> Part(int i0, int rows, int j0, int cols) => new(TransA, TransB, rows, cols, K, Alpha,
-            TransA ? A + i0 : A + i0 * Lda, Lda, TransB ? B + j0 * Ldb : B + j0, Ldb, Beta, C + i0 * Ldc + j0, Ldc, Blocking);
+            TransA ? A + i0 : A + i0 * Lda, Lda, B.FromColumn(TransB, j0), Beta, C + i0 * Ldc + j0, Ldc, Blocking);
     }
 
-    private static unsafe void Run<TK, TB, TE>(Job<TB> job, int workers, bool simdPack = true)
-        where TK : IGemmKernel where TB : unmanaged where TE : IGemmElement<TB>
+    private static unsafe void Run<TK, TB>(Job<TB> job, int workers, bool simdPack = true)
+        where TK : IGemmKernel where TB : struct, IGemmB<TB>
     {
         if (workers == 1)
         {
-            Single<TK, TB, TE>(job, simdPack);
+            Single<TK, TB>(job, simdPack);
             return;
         }
 
@@ -140,14 +166,13 @@ public static class Gemm
             int v0 = unitsN * tj / tn, v1 = unitsN * (tj + 1) / tn;
             int i0 = u0 * TK.MR, i1 = Math.Min(job.M, u1 * TK.MR);
             int j0 = v0 * TK.NR, j1 = Math.Min(job.N, v1 * TK.NR);
-            if (i1 > i0 && j1 > j0) Single<TK, TB, TE>(job.Part(i0, i1 - i0, j0, j1 - j0), simdPack);
+            if (i1 > i0 && j1 > j0) Single<TK, TB>(job.Part(i0, i1 - i0, j0, j1 - j0), simdPack);
         });
     }
 
-    private static unsafe void Single<TK, TB, TE>(in Job<TB> j, bool simdPack)
-        where TK : IGemmKernel where TB : unmanaged where TE : IGemmElement<TB> =>
-        GemmDriver.Run<TK, TB, TE>(j.TransA, j.TransB, j.M, j.N, j.K, j.Alpha, j.A, j.Lda, j.B, j.Ldb, j.Beta, j.C, j.Ldc,
-            j.Blocking, simdPack);
+    private static unsafe void Single<TK, TB>(in Job<TB> j, bool simdPack)
+        where TK : IGemmKernel where TB : struct, IGemmB<TB> =>
+        GemmDriver.Run<TK, TB>(j.TransA, j.TransB, j.M, j.N, j.K, j.Alpha, j.A, j.Lda, j.B, j.Beta, j.C, j.Ldc, j.Blocking, simdPack);
 
     private static int WorkerCount(int threads, int m, int n, int k, long minFlopsPerThread)
     {

@@ -22,7 +22,7 @@ internal readonly record struct GemmBlocking(int Kc, int Mc, int Nc)
 ///   for pc in K step Kc:                    one packed depth; beta applies on the first only
 ///     pack A[ic.., pc..] → Ap  (Mc × Kc, micro-panels of MR rows; per panel below when n ≤ Nc)
 ///     for jc in N step Nc:
-///       pack B[pc.., jc..] → Bp  (Kc × Nc, micro-panels of NR columns; BF16 widened here)
+///       pack B[pc.., jc..] → Bp  (Kc × Nc, micro-panels of NR columns; BF16 widened, NF4/Q8_0 dequantized here)
 ///       for ir in Mc step MR:               A micro-panel stays in L1 ...
 ///         for jr in Nc step NR:             ... while B micro-panels stream from L2
 ///           micro-kernel: C[ir.., jr..] (MR × NR) (+)= Ap[ir] · Bp[jr]
@@ -30,9 +30,9 @@ internal readonly record struct GemmBlocking(int Kc, int Mc, int Nc)
 /// </summary>
 internal static unsafe class GemmDriver
 {
-    public static void Run<TK, TB, TE>(bool transA, bool transB, int m, int n, int k, float alpha,
-        float* a, nint lda, TB* b, nint ldb, float beta, float* c, nint ldc, GemmBlocking blocking, bool simdPack)
-        where TK : IGemmKernel where TB : unmanaged where TE : IGemmElement<TB>
+    public static void Run<TK, TB>(bool transA, bool transB, int m, int n, int k, float alpha,
+        float* a, nint lda, TB b, float beta, float* c, nint ldc, GemmBlocking blocking, bool simdPack)
+        where TK : IGemmKernel where TB : struct, IGemmB<TB>
     {
         int mr = TK.MR, nr = TK.NR;
         // Split K, N, M into near-equal blocks no larger than the limits (576 → 2 × 288, not 384 + 192).
@@ -65,9 +65,7 @@ internal static unsafe class GemmDriver
                 for (int jc = 0; jc < n; jc += nc)
                 {
                     int ncb = Math.Min(nc, n - jc);
-                    // op(B)[p, j]: B stored k×n is j-contiguous; Bᵀ stored n×k is p-contiguous (row j at b + j·ldb).
-                    TB* bBlock = transB ? b + jc * ldb + pc : b + pc * ldb + jc;
-                    GemmPack.Block<TB, TE>(bBlock, ldb, rContiguous: !transB, ncb, kcb, nr, bp, simdPack);
+                    b.Pack(transB, pc, jc, kcb, ncb, nr, bp, simdPack);
 
                     for (int ir = 0; ir < mcb; ir += mr)
                     {
@@ -144,13 +142,16 @@ internal sealed unsafe class GemmScratch
 {
     [ThreadStatic] private static GemmScratch? t_current;
 
-    private NativeBuffer? _a, _b;
+    private NativeBuffer? _a, _b, _dequantized;
 
     public static GemmScratch ForThisThread() => t_current ??= new GemmScratch();
 
     public float* A(long floats) => Ensure(ref _a, floats);
 
     public float* B(long floats) => Ensure(ref _b, floats);
+
+    /// <summary>One Kc × Nc block of a quantized B, dequantized before packing (<see cref="QuantizedB"/>).</summary>
+    public float* Dequantized(long floats) => Ensure(ref _dequantized, floats);
 
     private static float* Ensure(ref NativeBuffer? buffer, long floats)
     {

@@ -1,13 +1,14 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Scalpel.Tensors;
 
 namespace Scalpel.Backends.Cpu.Kernels;
 
 /// <summary>
 /// A few rows times a transposed weight, the product of decoding one token per sequence:
 /// C[m, n] = alpha · A[m, k] · Bᵀ + beta · C, with A stored m×k (lda ≥ k), B stored n×k (ldb ≥ k; a weight
-/// [out, in], F32 or BF16 raw bits) and C m×n (ldc ≥ n). When beta is 0, C is overwritten without being read.
+/// [out, in], F32, BF16 raw bits, or NF4 / Q8_0 dequantized four rows at a time) and C m×n (ldc ≥ n). When beta is 0, C is overwritten without being read.
 /// <c>threads</c> = 0 uses every core. Any m works; it pays off for m ≤ <see cref="MaxRows"/>.
 /// </summary>
 /// <remarks>
@@ -50,6 +51,45 @@ public static class Gemv
     public static void Multiply(int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda, ReadOnlySpan<ushort> bBf16, int ldb,
         float beta, Span<float> c, int ldc, int threads = 0) =>
         Multiply<ushort, Bf16Element>(m, n, k, alpha, a, lda, bBf16, ldb, beta, c, ldc, threads, GemmPath.Auto, MinBytesPerThread);
+
+    /// <summary>B block-quantized (NF4, Q8_0), stored n×k (a weight [out, in]); dequantized four rows at a time.</summary>
+    public static void Multiply(int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda, QuantizedMatrix b,
+        float beta, Span<float> c, int ldc, int threads = 0) =>
+        Multiply(m, n, k, alpha, a, lda, b, beta, c, ldc, threads, GemmPath.Auto, MinBytesPerThread);
+
+    internal static unsafe void Multiply(int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda, QuantizedMatrix b,
+        float beta, Span<float> c, int ldc, int threads, GemmPath path, long minBytesPerThread)
+    {
+        if (b.Rows != n || b.Cols != k) throw new ArgumentException($"quantized b is {b.Rows}×{b.Cols}; the product needs {n}×{k}", nameof(b));
+        Gemm.Validate(false, true, m, n, k, a.Length, lda, (int)Math.Min(int.MaxValue, b.Length), k, c.Length, ldc, threads);
+        if (m == 0 || n == 0) return;
+        if (path is GemmPath.Auto or GemmPath.Avx512Narrow) path = Gemm.BestPath;
+        if (!Gemm.IsSupported(path)) throw new PlatformNotSupportedException($"GEMV path {path} is not supported on this CPU");
+        fixed (float* pa = a)
+        fixed (float* pc = c)
+        {
+            if (k == 0)
+            {
+                GemmDriver.Scale(pc, ldc, m, n, beta);
+                return;
+            }
+            var job = new Job<float>(m, k, alpha, pa, lda, null, k, beta, pc, ldc);
+            int quads = (n + 3) / 4;
+            long bytes = b.Format.StorageBytes(b.Length);
+            int workers = (int)Math.Clamp(bytes / Math.Max(1, minBytesPerThread), 1,
+                Math.Min(threads == 0 ? Environment.ProcessorCount : threads, quads));
+            GemmParallel.Run(workers, t =>
+            {
+                int j0 = quads * t / workers * 4, j1 = Math.Min(n, quads * (t + 1) / workers * 4);
+                switch (path)
+                {
+                    case GemmPath.Avx512: QuantizedRows<Vector512<float>, Lanes512>(job, b, j0, j1); break;
+                    case GemmPath.Avx2: QuantizedRows<Vector256<float>, Lanes256>(job, b, j0, j1); break;
+                    default: QuantizedRows<float, Lanes1>(job, b, j0, j1); break;
+                }
+            });
+        }
+    }
 
     /// <summary>
     /// The full entry point: tests force a vector width (<see cref="GemmPath.Avx512"/>, <see cref="GemmPath.Avx2"/>,
@@ -113,7 +153,6 @@ public static class Gemv
     private static unsafe void Rows<TV, TL, TB, TE>(in Job<TB> job, int j0, int j1)
         where TV : unmanaged where TL : ILanes<TV> where TB : unmanaged where TE : IGemmElement<TB>
     {
-        float* sums = stackalloc float[16]; // sums[4·r + q]: row i + r of A · weight row j + q
         for (int j = j0; j < j1; j += 4)
         {
             // A partial quad repeats its first row in the missing slots; their sums are not stored.
@@ -124,26 +163,52 @@ public static class Gemv
             // distance when one row of A reads the weight in address order (measured: 4 rows of 576 floats ahead
             // beats 1, 1 row of 1536 beats 4).
             nint ahead = j + 4 >= j1 ? 0 : job.M == 1 ? OneRowPrefetchBytes / sizeof(TB) : 4 * job.Ldb;
-            for (int i = 0; i < job.M; i += TL.MaxRows, ahead = 0)
+            Quad<TV, TL, TB, TE, TB>(job, j, valid, b0, b1, b2, b3, ahead);
+        }
+    }
+
+    /// <summary>
+    /// The quantized twin of <see cref="Rows{TV, TL, TB, TE}"/>: each quad of weight rows is dequantized into a
+    /// per-thread f32 scratch of 4 × k (in L1/L2), then dotted like f32 rows. The weight is still read once.
+    /// </summary>
+    private static unsafe void QuantizedRows<TV, TL>(in Job<float> job, QuantizedMatrix q, int j0, int j1)
+        where TV : unmanaged where TL : ILanes<TV>
+    {
+        int k = job.K;
+        float* rows = GemmScratch.ForThisThread().Dequantized(4L * k);
+        for (int j = j0; j < j1; j += 4)
+        {
+            int valid = Math.Min(4, j1 - j);
+            for (int r = 0; r < valid; r++) q.DequantizeRow(j + r, 0, k, rows + (nint)r * k);
+            float* b0 = rows, b1 = valid > 1 ? rows + k : b0, b2 = valid > 2 ? rows + 2 * k : b0, b3 = valid > 3 ? rows + 3 * k : b0;
+            Quad<TV, TL, float, F32Element, float>(job, j, valid, b0, b1, b2, b3, 0);
+        }
+    }
+
+    /// <summary>C[:, j..j+valid) from weight rows b0..b3 (already where the dot products read them).</summary>
+    private static unsafe void Quad<TV, TL, TB, TE, TJ>(in Job<TJ> job, int j, int valid, TB* b0, TB* b1, TB* b2, TB* b3, nint ahead)
+        where TV : unmanaged where TL : ILanes<TV> where TB : unmanaged where TE : IGemmElement<TB> where TJ : unmanaged
+    {
+        float* sums = stackalloc float[16]; // sums[4·r + q]: row i + r of A · weight row j + q
+        for (int i = 0; i < job.M; i += TL.MaxRows, ahead = 0)
+        {
+            int rows = Math.Min(TL.MaxRows, job.M - i);
+            float* a = job.A + i * job.Lda;
+            new Span<float>(sums, 16).Clear();
+            switch (rows)
             {
-                int rows = Math.Min(TL.MaxRows, job.M - i);
-                float* a = job.A + i * job.Lda;
-                new Span<float>(sums, 16).Clear();
-                switch (rows)
+                case 1: Dot<TV, TL, TB, TE, Rows1>(job.K, a, job.Lda, b0, b1, b2, b3, ahead, sums); break;
+                case 2: Dot<TV, TL, TB, TE, Rows2>(job.K, a, job.Lda, b0, b1, b2, b3, ahead, sums); break;
+                case 3: Dot<TV, TL, TB, TE, Rows3>(job.K, a, job.Lda, b0, b1, b2, b3, ahead, sums); break;
+                default: Dot<TV, TL, TB, TE, Rows4>(job.K, a, job.Lda, b0, b1, b2, b3, ahead, sums); break;
+            }
+            for (int r = 0; r < rows; r++)
+            {
+                float* cRow = job.C + (i + r) * job.Ldc + j;
+                for (int q = 0; q < valid; q++)
                 {
-                    case 1: Dot<TV, TL, TB, TE, Rows1>(job.K, a, job.Lda, b0, b1, b2, b3, ahead, sums); break;
-                    case 2: Dot<TV, TL, TB, TE, Rows2>(job.K, a, job.Lda, b0, b1, b2, b3, ahead, sums); break;
-                    case 3: Dot<TV, TL, TB, TE, Rows3>(job.K, a, job.Lda, b0, b1, b2, b3, ahead, sums); break;
-                    default: Dot<TV, TL, TB, TE, Rows4>(job.K, a, job.Lda, b0, b1, b2, b3, ahead, sums); break;
-                }
-                for (int r = 0; r < rows; r++)
-                {
-                    float* cRow = job.C + (i + r) * job.Ldc + j;
-                    for (int q = 0; q < valid; q++)
-                    {
-                        float s = job.Alpha * sums[4 * r + q];
-                        cRow[q] = job.Beta == 0f ? s : MathF.FusedMultiplyAdd(cRow[q], job.Beta, s); // as GEMM rounds
-                    }
+                    float s = job.Alpha * sums[4 * r + q];
+                    cRow[q] = job.Beta == 0f ? s : MathF.FusedMultiplyAdd(cRow[q], job.Beta, s); // as GEMM rounds
                 }
             }
         }
