@@ -1,0 +1,43 @@
+using System.Reflection;
+using System.Text.Json;
+using ModelContextProtocol;
+using ModelContextProtocol.Protocol;
+using ModelContextProtocol.Server;
+
+namespace Scalpel.Server.Mcp;
+
+/// <summary><c>scalpel mcp</c>: the tools of <see cref="ScalpelTools"/> over MCP's stdio transport (stdin/stdout carry JSON-RPC only).</summary>
+public static class ScalpelMcpServer
+{
+    public static McpServerOptions Options(McpRoots roots, McpRuns runs)
+    {
+        var tools = new ScalpelTools(roots, runs);
+        // Outputs in snake_case, like the inputs and like the CLI's --json; nulls written, since the output schema
+        // generated from the records marks every property required and clients validate against it.
+        var create = new McpServerToolCreateOptions
+        {
+            SerializerOptions = new JsonSerializerOptions(McpJsonUtilities.DefaultOptions) 
+            {
+                PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+                DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.Never,
+            },
+        };
+        var collection = new McpServerPrimitiveCollection<McpServerTool>();
+        foreach (var method in typeof(ScalpelTools).GetMethods(BindingFlags.Public | BindingFlags.Instance))
+            if (method.GetCustomAttribute<McpServerToolAttribute>() is not null)
+                collection.Add(McpServerTool.Create(method, tools, create));
+        return new McpServerOptions
+        {
+            ServerInfo = new Implementation { Name = "scalpel", Version = typeof(ScalpelMcpServer).Assembly.GetName().Version?.ToString() ?? "0" },
+            ServerInstructions = "Scalpel fine-tunes Llama-family models. Paths must lie under the server's roots: " + string.Join(", ", roots.Folders) +
+                                 ". Check data first, measure prompting baselines with compare before training, and train only when baselines fall short.",
+            ToolCollection = collection,
+        };
+    }
+
+    public static async Task RunStdioAsync(McpRoots roots, McpRuns runs, CancellationToken cancellationToken)
+    {
+        await using var server = McpServer.Create(new StdioServerTransport("scalpel"), Options(roots, runs));
+        await server.RunAsync(cancellationToken).ConfigureAwait(false);
+    }
+}

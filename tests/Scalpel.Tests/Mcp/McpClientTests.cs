@@ -1,0 +1,106 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Scalpel.Tests.Oracles;
+using Scalpel.Training;
+using Xunit;
+
+namespace Scalpel.Tests.Mcp;
+
+/// <summary>
+/// `scalpel mcp` in its own process, driven by the official MCP TypeScript SDK (tests/oracles/js/mcp_client.mjs) over
+/// stdio: tools are listed with documented inputs, inspect/check/stats answer structured content on a tiny model and
+/// data, a keyword-task run starts at once and is followed to completion with progress notifications, and paths
+/// outside the roots (directly or through .. and a symlink) are tool errors. A missing node or package is a failure.
+/// </summary>
+public sealed class McpClientTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "scalpel-mcp-" + Guid.NewGuid().ToString("N")[..8]);
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+    }
+
+    [Fact]
+    public async Task AnMcpClientInspectsChecksTrainsAndIsKeptInsideTheRoots()
+    {
+        string scriptDir = Path.Combine(RepoPaths.Root, "tests", "oracles", "js");
+        string package = Path.Combine(scriptDir, "node_modules", "@modelcontextprotocol", "sdk");
+        Assert.True(Directory.Exists(package), $"{package} is missing: run ./run-tests (it runs npm install in tests/oracles/js)");
+
+        string work = Path.Combine(_dir, "root", "work");
+        Directory.CreateDirectory(work);
+        PipelineCheck.WriteTinyModel(Path.Combine(work, "model"), seed: 1234);
+        PipelineCheck.WriteData(Path.Combine(work, "train.jsonl"), 400, seed: 1);
+        PipelineCheck.WriteData(Path.Combine(work, "val.jsonl"), 64, seed: 2);
+        File.Copy(Path.Combine(RepoPaths.Root, "examples", "keyword-task", "config.yaml"), Path.Combine(work, "config.yaml"));
+        string outside = Path.Combine(_dir, "outside.jsonl");
+        File.Copy(Path.Combine(work, "val.jsonl"), outside);
+        // A link inside the root that points out of it must not let a tool through.
+        File.CreateSymbolicLink(Path.Combine(work, "sneaky.jsonl"), outside);
+
+        string cli = typeof(Scalpel.Cli.Program).Assembly.Location;
+        string[] serverArgs = [cli, "mcp", "--root", Path.Combine(_dir, "root"), "--home", Path.Combine(_dir, "home")];
+        var psi = new ProcessStartInfo("node")
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = scriptDir,
+        };
+        psi.ArgumentList.Add(Path.Combine(scriptDir, "mcp_client.mjs"));
+        psi.ArgumentList.Add("dotnet");
+        psi.ArgumentList.Add(JsonSerializer.Serialize(serverArgs));
+        psi.ArgumentList.Add(work);
+        psi.ArgumentList.Add(Path.Combine(work, "sneaky.jsonl"));
+        using var process = Process.Start(psi)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(150)))
+        {
+            try { await process.WaitForExitAsync(timeout.Token); }
+            catch (OperationCanceledException) { process.Kill(entireProcessTree: true); }
+        }
+        Assert.True(process.ExitCode == 0, $"mcp_client.mjs failed ({process.ExitCode}):\n{await stdout}\n{await stderr}");
+        var r = JsonNode.Parse(await stdout)!;
+
+        var tools = r["tools"]!.AsArray().Select(t => (string)t!["name"]!).ToHashSet();
+        foreach (var name in new[] { "inspect_model", "check_dataset", "dataset_stats", "split_dataset", "convert_dataset", "create_config",
+                     "start_training", "run_status", "wait_for_run", "cancel_run", "list_runs", "evaluate", "compare", "export" })
+            Assert.Contains(name, tools);
+        var inspectTool = r["tools"]!.AsArray().First(t => (string)t!["name"]! == "inspect_model")!;
+        Assert.False(string.IsNullOrWhiteSpace((string?)inspectTool["description"]));
+        Assert.Equal("string", (string?)inspectTool["input"]!["properties"]!["model_dir"]!["type"]);
+
+        var inspect = r["inspect"]!;
+        Assert.False((bool)inspect["isError"]!, (string?)inspect["text"]);
+        Assert.Equal(2, (int)inspect["structured"]!["layers"]!);
+        Assert.Equal(64, (int)inspect["structured"]!["hidden_size"]!);
+        Assert.True((long)inspect["structured"]!["parameters"]! > 0);
+
+        var check = r["check"]!;
+        Assert.False((bool)check["isError"]!, (string?)check["text"]);
+        Assert.Equal(400, (long)check["structured"]!["examples"]!);
+        Assert.False((bool)check["structured"]!["has_errors"]!);
+        Assert.Equal(400, (long)r["stats"]!["structured"]!["examples"]!);
+
+        // Outside the roots: through a symlink, and through .. ; a missing file: the CLI's own message.
+        Assert.True((bool)r["outside"]!["isError"]!);
+        Assert.Contains("outside the allowed roots", (string?)r["outside"]!["text"]);
+        Assert.True((bool)r["dotdot"]!["isError"]!);
+        Assert.Contains("outside the allowed roots", (string?)r["dotdot"]!["text"]);
+        Assert.True((bool)r["missing"]!["isError"]!);
+        Assert.Contains("no-such.jsonl: no such file", (string?)r["missing"]!["text"]);
+
+        // start_training answers before the run ends; the run is followed to its end.
+        Assert.False((bool)r["start"]!["isError"]!, (string?)r["start"]!["text"]);
+        Assert.True((double)r["startMs"]! < 5000, $"start_training took {r["startMs"]} ms");
+        Assert.Equal("running", (string?)r["firstStatus"]!["structured"]!["state"]);
+        var final = r["final"]!["structured"]!;
+        Assert.True((string?)final["state"] is "completed" or "stopped", final.ToJsonString());
+        Assert.True((double?)final["val_loss"] is > 0, final.ToJsonString());
+        Assert.True(Directory.Exists((string)final["output_path"]!), final.ToJsonString());
+        var progress = r["progress"]!.AsArray();
+        Assert.NotEmpty(progress);
+        Assert.Equal(60, (double)progress[^1]!["total"]!);
+        Assert.Contains(r["list"]!["structured"]!["registered"]!.AsArray(), run => (string?)run!["status"] is "completed" or "stopped");
+    }
+}
