@@ -22,6 +22,8 @@ public sealed class McpRuns(string? registryPath)
         public string Directory { get; } = directory;
         public CancellationTokenSource Cancel { get; } = new();
         public volatile FineTuneProgress? Latest;
+        /// <summary>The latest training-step loss (validation reports carry none); NaN before the first step.</summary>
+        public double Loss = double.NaN;
         public volatile FineTuneResult? Result;
         public volatile string? Error;
         public volatile bool Done;
@@ -44,7 +46,12 @@ public sealed class McpRuns(string? registryPath)
             if (!other.Done && other.Directory == run.Directory)
                 throw new FineTuneException($"{run.Directory}: run {other.Id} is already training there");
         _runs[id] = run;
-        var progress = new InlineProgress(p => { run.Latest = p; run.Signal(); });
+        var progress = new InlineProgress(p =>
+        {
+            if (p.Loss is double loss) Volatile.Write(ref run.Loss, loss);
+            run.Latest = p;
+            run.Signal();
+        });
         run.Task = Task.Factory.StartNew(() =>
         {
             try { run.Result = FineTuneRecipe.Run(config, resume, RegistryPath, progress, run.Cancel.Token); }
@@ -61,7 +68,7 @@ public sealed class McpRuns(string? registryPath)
         var p = run.Latest;
         var r = run.Result;
         string state = !run.Done ? "running" : r is not null ? RunRecord.StatusName(r.Status) : run.Cancel.IsCancellationRequested ? "interrupted" : "failed";
-        return new McpRunStatus(run.Id, state, run.Directory, r?.Steps ?? p?.Step ?? 0, p?.TotalSteps ?? 0, p?.Epoch ?? 0, p?.Loss, p?.ValLoss,
+        return new McpRunStatus(run.Id, state, run.Directory, r?.Steps ?? p?.Step ?? 0, p?.TotalSteps ?? 0, p?.Epoch ?? 0, Volatile.Read(ref run.Loss) is var l && !double.IsNaN(l) ? l : null, p?.ValLoss,
             p?.ValAccuracy, r?.BestValLoss, r?.BestStep, r?.StopReason, r?.OutputPath, run.Error, p?.Elapsed.TotalSeconds ?? 0);
     }
 

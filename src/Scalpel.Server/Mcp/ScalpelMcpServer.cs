@@ -25,7 +25,7 @@ public static class ScalpelMcpServer
         var collection = new McpServerPrimitiveCollection<McpServerTool>();
         foreach (var method in typeof(ScalpelTools).GetMethods(BindingFlags.Public | BindingFlags.Instance))
             if (method.GetCustomAttribute<McpServerToolAttribute>() is not null)
-                collection.Add(McpServerTool.Create(method, tools, create));
+                collection.Add(new CliMessageErrors(McpServerTool.Create(method, tools, create)));
         return new McpServerOptions
         {
             ServerInfo = new Implementation { Name = "scalpel", Version = typeof(ScalpelMcpServer).Assembly.GetName().Version?.ToString() ?? "0" },
@@ -39,5 +39,21 @@ public static class ScalpelMcpServer
     {
         await using var server = McpServer.Create(new StdioServerTransport("scalpel"), Options(roots, runs));
         await server.RunAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The SDK reports a tool's McpException as "An error occurred invoking 'NAME': MESSAGE"; an agent should see the
+    /// message the CLI prints, so refusals (the only McpExceptions ScalpelTools.Guard throws) become the error result here.
+    /// </summary>
+    private sealed class CliMessageErrors(McpServerTool inner) : DelegatingMcpServerTool(inner)
+    {
+        public override async ValueTask<CallToolResult> InvokeAsync(RequestContext<CallToolRequestParams> request, CancellationToken cancellationToken = default)
+        {
+            try { return await base.InvokeAsync(request, cancellationToken).ConfigureAwait(false); }
+            catch (McpException e) when (e is not McpProtocolException)
+            {
+                return new CallToolResult { IsError = true, Content = [new TextContentBlock { Text = e.Message }] };
+            }
+        }
     }
 }

@@ -88,7 +88,7 @@ public sealed class McpClientTests : IDisposable
         Assert.True((bool)r["dotdot"]!["isError"]!);
         Assert.Contains("outside the allowed roots", (string?)r["dotdot"]!["text"]);
         Assert.True((bool)r["missing"]!["isError"]!);
-        Assert.Contains("no-such.jsonl: no such file", (string?)r["missing"]!["text"]);
+        Assert.Equal($"{work}/no-such.jsonl: no such file", (string?)r["missing"]!["text"]);   // the CLI's line after "scalpel: "
 
         // start_training answers before the run ends; the run is followed to its end.
         Assert.False((bool)r["start"]!["isError"]!, (string?)r["start"]!["text"]);
@@ -97,6 +97,8 @@ public sealed class McpClientTests : IDisposable
         var final = r["final"]!["structured"]!;
         Assert.True((string?)final["state"] is "completed" or "stopped", final.ToJsonString());
         Assert.True((double?)final["val_loss"] is > 0, final.ToJsonString());
+        Assert.True((double?)final["loss"] is > 0, final.ToJsonString());
+        Assert.Equal(60, (int)final["step"]!);
         Assert.True(Directory.Exists((string)final["output_path"]!), final.ToJsonString());
         var progress = r["progress"]!.AsArray();
         Assert.NotEmpty(progress);
