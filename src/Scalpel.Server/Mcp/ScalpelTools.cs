@@ -29,7 +29,7 @@ public sealed record RunStarted(string RunId, string RunDirectory, string Messag
 public sealed record RunList(IReadOnlyList<McpRunStatus> Active, IReadOnlyList<RegisteredRun> Registered);
 public sealed record RegisteredRun(string Id, string? Name, string RunDirectory, string Status, string? Model, string? Dataset, int Steps,
     double? BestValLoss, int? BestStep, DateTime StartedUtc, DateTime? EndedUtc);
-public sealed record ComparisonSummary(string Winner, string Summary, string Task, string Metric, string? BestPrompting, string? BestAdapter,
+public sealed record ComparisonSummary(string Winner, bool FineTuningWorthIt, string Summary, string Task, string Metric, string? BestPrompting, string? BestAdapter,
     string ReportPath, string ResultsDirectory);
 public sealed record Exported(string Kind, string Output);
 
@@ -257,7 +257,7 @@ public sealed class ScalpelTools(McpRoots roots, McpRuns runs)
             var result = CompareRunner.Run(suite: loaded, options: options);
             CompareReport.WriteAll(result, outDir);
             var v = result.Verdict;
-            return new ComparisonSummary(v.Winner, v.Summary, v.Task, v.Metric, v.BestPrompting, v.BestAdapter, Path.Combine(outDir, "compare.html"), outDir);
+            return new ComparisonSummary(v.Winner, v.FineTuningWorthIt, v.Summary, v.Task, v.Metric, v.BestPrompting, v.BestAdapter, Path.Combine(outDir, "compare.html"), outDir);
         }), cancellationToken);
 
     [McpServerTool(Name = "export", UseStructuredContent = true)]

@@ -35,10 +35,12 @@ public sealed class McpClientTests : IDisposable
         PipelineCheck.WriteData(Path.Combine(work, "train.jsonl"), 400, seed: 1);
         PipelineCheck.WriteData(Path.Combine(work, "val.jsonl"), 64, seed: 2);
         File.Copy(Path.Combine(RepoPaths.Root, "examples", "keyword-task", "config.yaml"), Path.Combine(work, "config.yaml"));
+        File.Copy(Path.Combine(RepoPaths.Root, "examples", "keyword-task", "suite.yaml"), Path.Combine(work, "suite.yaml"));
         string outside = Path.Combine(_dir, "outside.jsonl");
         File.Copy(Path.Combine(work, "val.jsonl"), outside);
         // A link inside the root that points out of it must not let a tool through.
         File.CreateSymbolicLink(Path.Combine(work, "sneaky.jsonl"), outside);
+        Directory.CreateSymbolicLink(Path.Combine(work, "escape"), _dir);
 
         string cli = typeof(Scalpel.Cli.Program).Assembly.Location;
         string[] serverArgs = [cli, "mcp", "--root", Path.Combine(_dir, "root"), "--home", Path.Combine(_dir, "home")];
@@ -104,5 +106,32 @@ public sealed class McpClientTests : IDisposable
         Assert.NotEmpty(progress);
         Assert.Equal(60, (double)progress[^1]!["total"]!);
         Assert.Contains(r["list"]!["structured"]!["registered"]!.AsArray(), run => (string?)run!["status"] is "completed" or "stopped");
+
+        // The rest of the tools, once each.
+        var split = r["split"]!;
+        Assert.False((bool)split["isError"]!, (string?)split["text"]);
+        Assert.Equal(2, split["structured"]!["outputs"]!.AsArray().Count);
+        Assert.All(split["structured"]!["outputs"]!.AsArray(), o => Assert.True(File.Exists((string)o!["path"]!)));
+        Assert.False((bool)r["convert"]!["isError"]!, (string?)r["convert"]!["text"]);
+        Assert.Equal(64, (long)r["convert"]!["structured"]!["written"]!);
+        Assert.False((bool)r["init"]!["isError"]!, (string?)r["init"]!["text"]);
+        Assert.True(File.Exists(Path.Combine(work, "init.yaml")));
+        Assert.NotEmpty(r["init"]!["structured"]!["reasons"]!.AsArray());
+        Assert.True((bool)r["initAgain"]!["isError"]!);
+        Assert.Equal($"{work}/init.yaml already exists; pass force to overwrite it", (string?)r["initAgain"]!["text"]);
+        var compare = r["compare"]!;
+        Assert.False((bool)compare["isError"]!, (string?)compare["text"]);
+        Assert.False(string.IsNullOrEmpty((string?)compare["structured"]!["winner"]));
+        Assert.True(File.Exists((string)compare["structured"]!["report_path"]!));
+        var evaluate = r["evaluate"]!;
+        Assert.False((bool)evaluate["isError"]!, (string?)evaluate["text"]);
+        Assert.True(File.Exists((string)evaluate["structured"]!["results_path"]!));
+        Assert.False((bool)r["export"]!["isError"]!, (string?)r["export"]!["text"]);
+        Assert.True(File.Exists(Path.Combine(work, "merged", "config.json")));
+        Assert.True((bool)r["exportOutside"]!["isError"]!);
+        Assert.Contains("outside the allowed roots", (string?)r["exportOutside"]!["text"]);
+        Assert.False(Directory.Exists(Path.Combine(_dir, "merged")));
+        Assert.False((bool)r["longStart"]!["isError"]!, (string?)r["longStart"]!["text"]);
+        Assert.Equal("interrupted", (string?)r["cancelled"]!["state"]);
     }
 }

@@ -36,5 +36,31 @@ while (status?.state === "running" && Date.now() < deadline) {
 }
 out.final = brief(await call("run_status", { run_id: runId }));
 out.list = brief(await call("list_runs", {}));
+
+// The other tools once each, on the run's adapter.
+const adapter = out.final.structured?.output_path;
+out.split = brief(await call("split_dataset", { file: `${work}/train.jsonl`, out_dir: `${work}/splits`, ratios: [0.9, 0.1], seed: 7 }));
+out.convert = brief(await call("convert_dataset", { file: `${work}/val.jsonl`, output: `${work}/converted.jsonl` }));
+out.init = brief(await call("create_config", { model_dir: `${work}/model`, train_file: `${work}/train.jsonl`,
+  validation_file: `${work}/val.jsonl`, output: `${work}/init.yaml` }));
+out.initAgain = brief(await call("create_config", { model_dir: `${work}/model`, train_file: `${work}/train.jsonl`, output: `${work}/init.yaml` }));
+out.compare = brief(await call("compare", { suite: `${work}/suite.yaml`, model_dir: `${work}/model`, out_dir: `${work}/compare`,
+  adapters: [adapter], limit: 16 }, { timeout: 60000 }));
+out.evaluate = brief(await call("evaluate", { suite: `${work}/suite.yaml`, model_dir: `${work}/model`, adapter_dir: adapter,
+  out_dir: `${work}/eval`, limit: 16 }, { timeout: 60000 }));
+out.export = brief(await call("export", { kind: "merged", model_dir: `${work}/model`, adapter_dir: adapter, output: `${work}/merged` },
+  { timeout: 60000 }));
+// escape/ is a link inside the root to the folder above it: a file not yet written through it is still outside.
+out.exportOutside = brief(await call("export", { kind: "merged", model_dir: `${work}/model`, output: `${work}/escape/merged` }));
+
+// A long run, cancelled: it ends interrupted.
+out.longStart = brief(await call("start_training", { config_path: `${work}/config.yaml`,
+  overrides: ["training.max_steps=100000", `output.dir=${work}/runs/long`] }));
+const long = out.longStart.structured;
+out.cancel = brief(await call("cancel_run", { run_id: long?.run_id }));
+let cancelled = out.cancel.structured;
+for (let i = 0; i < 10 && cancelled?.state === "running"; i++)
+  cancelled = brief(await call("wait_for_run", { run_id: long.run_id, timeout_seconds: 10 })).structured;
+out.cancelled = cancelled;
 await client.close();
 console.log(JSON.stringify(out));
