@@ -26,12 +26,18 @@ public static class ScalpelMcpServer
         foreach (var method in typeof(ScalpelTools).GetMethods(BindingFlags.Public | BindingFlags.Instance))
             if (method.GetCustomAttribute<McpServerToolAttribute>() is not null)
                 collection.Add(new CliMessageErrors(McpServerTool.Create(method, tools, create)));
+        var resources = new ScalpelResources(roots, runs);
+        var resourceCollection = new McpServerResourceCollection();
+        foreach (var method in typeof(ScalpelResources).GetMethods(BindingFlags.Public | BindingFlags.Instance))
+            if (method.GetCustomAttribute<McpServerResourceAttribute>() is not null)
+                resourceCollection.Add(McpServerResource.Create(method, resources));
         return new McpServerOptions
         {
             ServerInfo = new Implementation { Name = "scalpel", Version = typeof(ScalpelMcpServer).Assembly.GetName().Version?.ToString() ?? "0" },
             ServerInstructions = "Scalpel fine-tunes Llama-family models. Paths must lie under the server's roots: " + string.Join(", ", roots.Folders) +
                                  ". Check data first, measure prompting baselines with compare before training, and train only when baselines fall short.",
             ToolCollection = collection,
+            ResourceCollection = resourceCollection,
         };
     }
 

@@ -107,6 +107,13 @@ public sealed class McpClientTests : IDisposable
         Assert.Equal(60, (double)progress[^1]!["total"]!);
         Assert.Contains(r["list"]!["structured"]!["registered"]!.AsArray(), run => (string?)run!["status"] is "completed" or "stopped");
 
+        // The run's metrics and report as resources.
+        Assert.Contains("scalpel://runs/{run_id}/metrics", r["resourceTemplates"]!.AsArray().Select(t => (string?)t));
+        var metricLines = ((string)r["metrics"]!).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains(metricLines, l => JsonNode.Parse(l)!["val_loss"] is not null);
+        Assert.Equal("text/html", (string?)r["report"]![0]!["mime"]);
+        Assert.True((int)r["report"]![0]!["length"]! > 100);
+
         // The rest of the tools, once each.
         var split = r["split"]!;
         Assert.False((bool)split["isError"]!, (string?)split["text"]);

@@ -36,6 +36,9 @@ while (status?.state === "running" && Date.now() < deadline) {
 }
 out.final = brief(await call("run_status", { run_id: runId }));
 out.list = brief(await call("list_runs", {}));
+out.resourceTemplates = (await client.listResourceTemplates()).resourceTemplates.map(t => t.uriTemplate);
+out.metrics = (await client.readResource({ uri: `scalpel://runs/${runId}/metrics` })).contents.map(c => c.text).join("");
+out.report = (await client.readResource({ uri: `scalpel://runs/${runId}/report` })).contents.map(c => ({ mime: c.mimeType, length: c.text?.length }));
 
 // The other tools once each, on the run's adapter.
 const adapter = out.final.structured?.output_path;
