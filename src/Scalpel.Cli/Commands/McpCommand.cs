@@ -30,6 +30,8 @@ internal static class McpCommand
         try { roots = new McpRoots(rootDirs); }
         catch (OutsideRootsException e) { throw new UsageException(e.Message); }
 
+        // stdout carries JSON-RPC only (the transport writes to the raw stream): a stray Console.WriteLine goes to stderr.
+        Console.SetOut(Console.Error);
         using var stop = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
         ScalpelMcpServer.RunStdioAsync(roots, new McpRuns(RunRegistry.DefaultPath(home)), stop.Token).GetAwaiter().GetResult();
