@@ -205,12 +205,14 @@ public sealed class ScalpelTools(McpRoots roots, McpRuns runs)
     public Task<CallToolResult> Evaluate([Description("Eval suite (.yaml)")] string suite, [Description("Base model folder")] string model_dir,
         [Description("Folder to write results.json into")] string out_dir,
         [Description("Optional LoRA adapter folder")] string? adapter_dir = null,
-        [Description("At most this many examples per task")] int? limit = null, CancellationToken cancellationToken = default) =>
+        [Description("At most this many examples per task")] int? limit = null,
+        IProgress<ProgressNotificationValue>? progress = null, CancellationToken cancellationToken = default) =>
         Task.Run(() => Guard(() =>
         {
             var loaded = EvalSuite.Load(ExistingFile(suite, "suite"));
             foreach (var task in loaded.Tasks) roots.Resolve(task.DataPath, $"task '{task.Name}' data");
             string outDir = roots.Resolve(out_dir, "out_dir");
+            var lines = Lines(progress);
             string model = roots.Resolve(model_dir, "model_dir");
             string? adapter = adapter_dir is null ? null : roots.Resolve(adapter_dir, "adapter_dir");
             var setups = new PromptSetups(null);
@@ -222,7 +224,7 @@ public sealed class ScalpelTools(McpRoots roots, McpRuns runs)
                 cancellationToken.ThrowIfCancellationRequested();
                 EvalMetrics.Create(task);
                 var tests = EvalExample.Read(task.DataPath, limit is { } l ? Math.Min(l, task.Limit ?? int.MaxValue) : task.Limit);
-                results.Add(EvalRunner.Run(task, PromptSetups.ZeroShotName, tests, e => setups.Messages(PromptKind.ZeroShot, e, task), source));
+                results.Add(EvalRunner.Run(task, PromptSetups.ZeroShotName, tests, e => setups.Messages(PromptKind.ZeroShot, e, task), source, progress: lines));
             }
             var document = EvalJson.Tasks(results);
             document["suite"] = loaded.Name;
@@ -239,7 +241,8 @@ public sealed class ScalpelTools(McpRoots roots, McpRuns runs)
         [Description("Folder for the report")] string out_dir,
         [Description("Training data, for few-shot baselines")] string? train_file = null,
         [Description("Adapter folders to compare")] string[]? adapters = null,
-        [Description("At most this many examples per task")] int? limit = null, CancellationToken cancellationToken = default) =>
+        [Description("At most this many examples per task")] int? limit = null,
+        IProgress<ProgressNotificationValue>? progress = null, CancellationToken cancellationToken = default) =>
         Task.Run(() => Guard(() =>
         {
             var loaded = EvalSuite.Load(ExistingFile(suite, "suite"));
@@ -254,7 +257,7 @@ public sealed class ScalpelTools(McpRoots roots, McpRuns runs)
                 Adapters = adapterDirs,
                 Limit = limit,
             };
-            var result = CompareRunner.Run(suite: loaded, options: options);
+            var result = CompareRunner.Run(loaded, options, Lines(progress));
             CompareReport.WriteAll(result, outDir);
             var v = result.Verdict;
             return new ComparisonSummary(v.Winner, v.FineTuningWorthIt, v.Summary, v.Task, v.Metric, v.BestPrompting, v.BestAdapter, Path.Combine(outDir, "compare.html"), outDir);
@@ -303,6 +306,22 @@ public sealed class ScalpelTools(McpRoots roots, McpRuns runs)
             else throw new ArgumentException($"kind must be merged or gguf, not '{kind}'");
             return new Exported(kind, outPath);
         }), cancellationToken);
+
+    /// <summary>
+    /// The library's progress lines as MCP progress notifications (a count, no total), so a client that resets its
+    /// request timeout on progress keeps waiting through a long evaluation.
+    /// </summary>
+    private static IProgress<string>? Lines(IProgress<ProgressNotificationValue>? progress)
+    {
+        if (progress is null) return null;
+        int count = 0;
+        return new LineProgress(line => progress.Report(new ProgressNotificationValue { Progress = Interlocked.Increment(ref count), Message = line }));
+    }
+
+    private sealed class LineProgress(Action<string> report) : IProgress<string>
+    {
+        public void Report(string value) => report(value);
+    }
 
     private string ExistingFile(string path, string argument)
     {

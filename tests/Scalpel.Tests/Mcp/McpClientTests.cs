@@ -71,6 +71,10 @@ public sealed class McpClientTests : IDisposable
         var inspectTool = r["tools"]!.AsArray().First(t => (string)t!["name"]! == "inspect_model")!;
         Assert.False(string.IsNullOrWhiteSpace((string?)inspectTool["description"]));
         Assert.Equal("string", (string?)inspectTool["input"]!["properties"]!["model_dir"]!["type"]);
+        foreach (var tool in r["tools"]!.AsArray())   // progress and cancellation come from the protocol, not from the agent
+            Assert.True(tool!["input"]!["properties"] is not JsonObject p || !p.Any(kv => kv.Key is "progress" or "cancellationToken"), tool.ToJsonString());
+        var compareTool = r["tools"]!.AsArray().First(t => (string)t!["name"]! == "compare")!;
+        Assert.Equal(["model_dir", "out_dir", "suite"], compareTool["input"]!["required"]!.AsArray().Select(n => (string)n!).Order());
 
         var inspect = r["inspect"]!;
         Assert.False((bool)inspect["isError"]!, (string?)inspect["text"]);
@@ -130,6 +134,7 @@ public sealed class McpClientTests : IDisposable
         Assert.False((bool)compare["isError"]!, (string?)compare["text"]);
         Assert.False(string.IsNullOrEmpty((string?)compare["structured"]!["winner"]));
         Assert.True(File.Exists((string)compare["structured"]!["report_path"]!));
+        Assert.NotEmpty(r["compareProgress"]!.AsArray());   // the library's progress lines, as notifications
         var evaluate = r["evaluate"]!;
         Assert.False((bool)evaluate["isError"]!, (string?)evaluate["text"]);
         Assert.True(File.Exists((string)evaluate["structured"]!["results_path"]!));

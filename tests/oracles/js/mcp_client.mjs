@@ -47,8 +47,9 @@ out.convert = brief(await call("convert_dataset", { file: `${work}/val.jsonl`, o
 out.init = brief(await call("create_config", { model_dir: `${work}/model`, train_file: `${work}/train.jsonl`,
   validation_file: `${work}/val.jsonl`, output: `${work}/init.yaml` }));
 out.initAgain = brief(await call("create_config", { model_dir: `${work}/model`, train_file: `${work}/train.jsonl`, output: `${work}/init.yaml` }));
+out.compareProgress = [];
 out.compare = brief(await call("compare", { suite: `${work}/suite.yaml`, model_dir: `${work}/model`, out_dir: `${work}/compare`,
-  adapters: [adapter], limit: 16 }, { timeout: 60000 }));
+  adapters: [adapter], limit: 16 }, { timeout: 60000, resetTimeoutOnProgress: true, onprogress: p => out.compareProgress.push(p) }));
 out.evaluate = brief(await call("evaluate", { suite: `${work}/suite.yaml`, model_dir: `${work}/model`, adapter_dir: adapter,
   out_dir: `${work}/eval`, limit: 16 }, { timeout: 60000 }));
 out.export = brief(await call("export", { kind: "merged", model_dir: `${work}/model`, adapter_dir: adapter, output: `${work}/merged` },
