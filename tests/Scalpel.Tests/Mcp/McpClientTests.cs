@@ -144,6 +144,9 @@ public sealed class McpClientTests : IDisposable
         Assert.Contains("outside the allowed roots", (string?)r["exportOutside"]!["text"]);
         Assert.False(Directory.Exists(Path.Combine(_dir, "merged")));
         Assert.False((bool)r["longStart"]!["isError"]!, (string?)r["longStart"]!["text"]);
+        Assert.Equal("running", (string?)r["duringWait"]!["structured"]!["state"]);
+        Assert.True((double)r["duringWaitMs"]! < 2000, $"run_status waited {r["duringWaitMs"]} ms behind wait_for_run");
+        Assert.Equal("running", (string?)r["waited"]!["state"]);   // wait_for_run gave up at its timeout, the run goes on
         Assert.Equal("interrupted", (string?)r["cancelled"]!["state"]);
     }
 }

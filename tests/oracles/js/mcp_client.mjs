@@ -61,6 +61,12 @@ out.exportOutside = brief(await call("export", { kind: "merged", model_dir: `${w
 out.longStart = brief(await call("start_training", { config_path: `${work}/config.yaml`,
   overrides: ["training.max_steps=100000", `output.dir=${work}/runs/long`] }));
 const long = out.longStart.structured;
+// While one call waits on the run, another is answered at once.
+const waiting = call("wait_for_run", { run_id: long?.run_id, timeout_seconds: 4 });
+started = Date.now();
+out.duringWait = brief(await call("run_status", { run_id: long?.run_id }));
+out.duringWaitMs = Date.now() - started;
+out.waited = brief(await waiting).structured;
 out.cancel = brief(await call("cancel_run", { run_id: long?.run_id }));
 let cancelled = out.cancel.structured;
 for (let i = 0; i < 10 && cancelled?.state === "running"; i++)
