@@ -34,7 +34,11 @@ internal static class McpCommand
         Console.SetOut(Console.Error);
         using var stop = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
-        ScalpelMcpServer.RunStdioAsync(roots, new McpRuns(RunRegistry.DefaultPath(home)), stop.Token).GetAwaiter().GetResult();
+        var runs = new McpRuns(RunRegistry.DefaultPath(home));
+        try { ScalpelMcpServer.RunStdioAsync(roots, runs, stop.Token).GetAwaiter().GetResult(); }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested) { }
+        // The client closed stdin (or Ctrl-C): runs still training stop at their next step with a checkpoint, resumable.
+        runs.StopAll(TimeSpan.FromMinutes(2));
         return 0;
     }
 }

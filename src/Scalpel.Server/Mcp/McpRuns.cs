@@ -88,6 +88,14 @@ public sealed class McpRuns(string? registryPath)
         cancellationToken.ThrowIfCancellationRequested();
     }
 
+    /// <summary>When the client goes away: ask every run still training to stop (each saves a checkpoint) and wait for them.</summary>
+    public void StopAll(TimeSpan timeout)
+    {
+        var running = _runs.Values.Where(r => !r.Done).ToList();
+        foreach (var run in running) run.Cancel.Cancel();
+        Task.WaitAll(running.Select(r => r.Task).ToArray(), timeout);
+    }
+
     public IReadOnlyList<McpRunStatus> Active() => _runs.Keys.Select(Status).ToList();
 
     public bool IsKnown(string id) => _runs.ContainsKey(id);

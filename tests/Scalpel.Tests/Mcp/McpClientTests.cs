@@ -148,5 +148,16 @@ public sealed class McpClientTests : IDisposable
         Assert.True((double)r["duringWaitMs"]! < 2000, $"run_status waited {r["duringWaitMs"]} ms behind wait_for_run");
         Assert.Equal("running", (string?)r["waited"]!["state"]);   // wait_for_run gave up at its timeout, the run goes on
         Assert.Equal("interrupted", (string?)r["cancelled"]!["state"]);
+        using (var registry = Scalpel.Training.Runs.RunRegistry.Open(Scalpel.Training.Runs.RunRegistry.DefaultPath(Path.Combine(_dir, "home"))))
+        {
+            var orphan = registry.List().SingleOrDefault(run => run.RunDirectory == (string)r["orphan"]!["run_directory"]!);
+            Assert.NotNull(orphan);
+            // Left training when the client closed: stopped with a checkpoint (resumable), not abandoned as "running".
+            Assert.Equal(Scalpel.Training.Runs.RunStatus.Interrupted, orphan.Status);
+        }
+        // Its checkpoint interval is out of reach, so a checkpoint exists only if the server stopped it on the way out.
+        string orphanCheckpoints = Path.Combine(work, "runs", "orphan", "checkpoints");
+        Assert.True(Directory.Exists(orphanCheckpoints) && Directory.EnumerateFileSystemEntries(orphanCheckpoints).Any(),
+            "a run left training when the client closed should have stopped with a checkpoint");
     }
 }

@@ -59,7 +59,7 @@ out.exportOutside = brief(await call("export", { kind: "merged", model_dir: `${w
 
 // A long run, cancelled: it ends interrupted.
 out.longStart = brief(await call("start_training", { config_path: `${work}/config.yaml`,
-  overrides: ["training.max_steps=100000", `output.dir=${work}/runs/long`] }));
+  overrides: ["training.max_steps=100000", "validation.interval=100000", `output.dir=${work}/runs/long`] }));
 const long = out.longStart.structured;
 // While one call waits on the run, another is answered at once.
 const waiting = call("wait_for_run", { run_id: long?.run_id, timeout_seconds: 4 });
@@ -72,5 +72,9 @@ let cancelled = out.cancel.structured;
 for (let i = 0; i < 10 && cancelled?.state === "running"; i++)
   cancelled = brief(await call("wait_for_run", { run_id: long.run_id, timeout_seconds: 10 })).structured;
 out.cancelled = cancelled;
+// A run still training when the client leaves: the server stops it with a checkpoint before exiting.
+out.orphan = brief(await call("start_training", { config_path: `${work}/config.yaml`,
+  overrides: ["training.max_steps=100000", "validation.interval=100000", "checkpoints.interval=100000", `output.dir=${work}/runs/orphan`] })).structured;
+await call("wait_for_run", { run_id: out.orphan?.run_id, timeout_seconds: 1 });
 await client.close();
 console.log(JSON.stringify(out));
