@@ -35,6 +35,7 @@ public static class Program
         ("eval", "eval SUITE.yaml --model DIR [--adapter DIR] [--json]   score a model on an eval suite (metrics with 95% intervals)", EvalCommand.Run),
         ("compare", "compare SUITE.yaml --model DIR --train TRAIN.jsonl [--adapter DIR ...] [--out DIR]   prompting baselines vs adapters, with a verdict", CompareCommand.Run),
         ("serve", "serve --model DIR [--adapters DIR ...] [--port N] [--api-key KEY]   OpenAI-compatible server: chat, files, fine-tuning jobs, dashboard", ServeCommand.Run),
+        ("mcp", "mcp --root DIR [--root DIR ...] [--home DIR]   MCP server on stdio for agents: data, configs, training, eval, compare, export under the roots", McpCommand.Run),
         ("template", "template render --model DIR CONVERSATION.json [--add-generation-prompt] [--json]\n                                       render {\"messages\", \"tools\"?} with the model's chat template (--json: text + assistant spans)", TemplateCommand.Run),
     ];
 

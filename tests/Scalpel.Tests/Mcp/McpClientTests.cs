@@ -1,0 +1,163 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Scalpel.Tests.Oracles;
+using Scalpel.Training;
+using Xunit;
+
+namespace Scalpel.Tests.Mcp;
+
+/// <summary>
+/// `scalpel mcp` in its own process, driven by the official MCP TypeScript SDK (tests/oracles/js/mcp_client.mjs) over
+/// stdio: tools are listed with documented inputs, inspect/check/stats answer structured content on a tiny model and
+/// data, a keyword-task run starts at once and is followed to completion with progress notifications, and paths
+/// outside the roots (directly or through .. and a symlink) are tool errors. A missing node or package is a failure.
+/// </summary>
+public sealed class McpClientTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "scalpel-mcp-" + Guid.NewGuid().ToString("N")[..8]);
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+    }
+
+    [Fact]
+    public async Task AnMcpClientInspectsChecksTrainsAndIsKeptInsideTheRoots()
+    {
+        string scriptDir = Path.Combine(RepoPaths.Root, "tests", "oracles", "js");
+        string package = Path.Combine(scriptDir, "node_modules", "@modelcontextprotocol", "sdk");
+        Assert.True(Directory.Exists(package), $"{package} is missing: run ./run-tests (it runs npm install in tests/oracles/js)");
+
+        string work = Path.Combine(_dir, "root", "work");
+        Directory.CreateDirectory(work);
+        PipelineCheck.WriteTinyModel(Path.Combine(work, "model"), seed: 1234);
+        PipelineCheck.WriteData(Path.Combine(work, "train.jsonl"), 400, seed: 1);
+        PipelineCheck.WriteData(Path.Combine(work, "val.jsonl"), 64, seed: 2);
+        File.Copy(Path.Combine(RepoPaths.Root, "examples", "keyword-task", "config.yaml"), Path.Combine(work, "config.yaml"));
+        File.Copy(Path.Combine(RepoPaths.Root, "examples", "keyword-task", "suite.yaml"), Path.Combine(work, "suite.yaml"));
+        string outside = Path.Combine(_dir, "outside.jsonl");
+        File.Copy(Path.Combine(work, "val.jsonl"), outside);
+        // A link inside the root that points out of it must not let a tool through.
+        File.CreateSymbolicLink(Path.Combine(work, "sneaky.jsonl"), outside);
+        Directory.CreateSymbolicLink(Path.Combine(work, "escape"), _dir);
+
+        string cli = typeof(Scalpel.Cli.Program).Assembly.Location;
+        string[] serverArgs = [cli, "mcp", "--root", Path.Combine(_dir, "root"), "--home", Path.Combine(_dir, "home")];
+        var psi = new ProcessStartInfo("node")
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = scriptDir,
+        };
+        psi.ArgumentList.Add(Path.Combine(scriptDir, "mcp_client.mjs"));
+        psi.ArgumentList.Add("dotnet");
+        psi.ArgumentList.Add(JsonSerializer.Serialize(serverArgs));
+        psi.ArgumentList.Add(work);
+        psi.ArgumentList.Add(Path.Combine(work, "sneaky.jsonl"));
+        using var process = Process.Start(psi)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(150)))
+        {
+            try { await process.WaitForExitAsync(timeout.Token); }
+            catch (OperationCanceledException) { process.Kill(entireProcessTree: true); }
+        }
+        Assert.True(process.ExitCode == 0, $"mcp_client.mjs failed ({process.ExitCode}):\n{await stdout}\n{await stderr}");
+        var r = JsonNode.Parse(await stdout)!;
+
+        var tools = r["tools"]!.AsArray().Select(t => (string)t!["name"]!).ToHashSet();
+        foreach (var name in new[] { "inspect_model", "check_dataset", "dataset_stats", "split_dataset", "convert_dataset", "create_config",
+                     "start_training", "run_status", "wait_for_run", "cancel_run", "list_runs", "evaluate", "compare", "export" })
+            Assert.Contains(name, tools);
+        var inspectTool = r["tools"]!.AsArray().First(t => (string)t!["name"]! == "inspect_model")!;
+        Assert.False(string.IsNullOrWhiteSpace((string?)inspectTool["description"]));
+        Assert.Equal("string", (string?)inspectTool["input"]!["properties"]!["model_dir"]!["type"]);
+        foreach (var tool in r["tools"]!.AsArray())   // progress and cancellation come from the protocol, not from the agent
+            Assert.True(tool!["input"]!["properties"] is not JsonObject p || !p.Any(kv => kv.Key is "progress" or "cancellationToken"), tool.ToJsonString());
+        var compareTool = r["tools"]!.AsArray().First(t => (string)t!["name"]! == "compare")!;
+        Assert.Equal(["model_dir", "out_dir", "suite"], compareTool["input"]!["required"]!.AsArray().Select(n => (string)n!).Order());
+
+        var inspect = r["inspect"]!;
+        Assert.False((bool)inspect["isError"]!, (string?)inspect["text"]);
+        Assert.Equal(2, (int)inspect["structured"]!["layers"]!);
+        Assert.Equal(64, (int)inspect["structured"]!["hidden_size"]!);
+        Assert.True((long)inspect["structured"]!["parameters"]! > 0);
+
+        var check = r["check"]!;
+        Assert.False((bool)check["isError"]!, (string?)check["text"]);
+        Assert.Equal(400, (long)check["structured"]!["examples"]!);
+        Assert.False((bool)check["structured"]!["has_errors"]!);
+        Assert.Equal(400, (long)r["stats"]!["structured"]!["examples"]!);
+
+        // Outside the roots: through a symlink, and through .. ; a missing file: the CLI's own message.
+        Assert.True((bool)r["outside"]!["isError"]!);
+        Assert.Contains("outside the allowed roots", (string?)r["outside"]!["text"]);
+        Assert.True((bool)r["dotdot"]!["isError"]!);
+        Assert.Contains("outside the allowed roots", (string?)r["dotdot"]!["text"]);
+        Assert.True((bool)r["missing"]!["isError"]!);
+        Assert.Equal($"{work}/no-such.jsonl: no such file", (string?)r["missing"]!["text"]);   // the CLI's line after "scalpel: "
+
+        // start_training answers before the run ends; the run is followed to its end.
+        Assert.False((bool)r["start"]!["isError"]!, (string?)r["start"]!["text"]);
+        Assert.True((double)r["startMs"]! < 5000, $"start_training took {r["startMs"]} ms");
+        Assert.Equal("running", (string?)r["firstStatus"]!["structured"]!["state"]);
+        var final = r["final"]!["structured"]!;
+        Assert.True((string?)final["state"] is "completed" or "stopped", final.ToJsonString());
+        Assert.True((double?)final["val_loss"] is > 0, final.ToJsonString());
+        Assert.True((double?)final["loss"] is > 0, final.ToJsonString());
+        Assert.Equal(60, (int)final["step"]!);
+        Assert.True(Directory.Exists((string)final["output_path"]!), final.ToJsonString());
+        var progress = r["progress"]!.AsArray();
+        Assert.NotEmpty(progress);
+        Assert.Equal(60, (double)progress[^1]!["total"]!);
+        Assert.Contains(r["list"]!["structured"]!["registered"]!.AsArray(), run => (string?)run!["status"] is "completed" or "stopped");
+
+        // The run's metrics and report as resources.
+        Assert.Contains("scalpel://runs/{run_id}/metrics", r["resourceTemplates"]!.AsArray().Select(t => (string?)t));
+        var metricLines = ((string)r["metrics"]!).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains(metricLines, l => JsonNode.Parse(l)!["val_loss"] is not null);
+        Assert.Equal("text/html", (string?)r["report"]![0]!["mime"]);
+        Assert.True((int)r["report"]![0]!["length"]! > 100);
+
+        // The rest of the tools, once each.
+        var split = r["split"]!;
+        Assert.False((bool)split["isError"]!, (string?)split["text"]);
+        Assert.Equal(2, split["structured"]!["outputs"]!.AsArray().Count);
+        Assert.All(split["structured"]!["outputs"]!.AsArray(), o => Assert.True(File.Exists((string)o!["path"]!)));
+        Assert.False((bool)r["convert"]!["isError"]!, (string?)r["convert"]!["text"]);
+        Assert.Equal(64, (long)r["convert"]!["structured"]!["written"]!);
+        Assert.False((bool)r["init"]!["isError"]!, (string?)r["init"]!["text"]);
+        Assert.True(File.Exists(Path.Combine(work, "init.yaml")));
+        Assert.NotEmpty(r["init"]!["structured"]!["reasons"]!.AsArray());
+        Assert.True((bool)r["initAgain"]!["isError"]!);
+        Assert.Equal($"{work}/init.yaml already exists; pass force to overwrite it", (string?)r["initAgain"]!["text"]);
+        var compare = r["compare"]!;
+        Assert.False((bool)compare["isError"]!, (string?)compare["text"]);
+        Assert.False(string.IsNullOrEmpty((string?)compare["structured"]!["winner"]));
+        Assert.True(File.Exists((string)compare["structured"]!["report_path"]!));
+        Assert.NotEmpty(r["compareProgress"]!.AsArray());   // the library's progress lines, as notifications
+        var evaluate = r["evaluate"]!;
+        Assert.False((bool)evaluate["isError"]!, (string?)evaluate["text"]);
+        Assert.True(File.Exists((string)evaluate["structured"]!["results_path"]!));
+        Assert.False((bool)r["export"]!["isError"]!, (string?)r["export"]!["text"]);
+        Assert.True(File.Exists(Path.Combine(work, "merged", "config.json")));
+        Assert.True((bool)r["exportOutside"]!["isError"]!);
+        Assert.Contains("outside the allowed roots", (string?)r["exportOutside"]!["text"]);
+        Assert.False(Directory.Exists(Path.Combine(_dir, "merged")));
+        Assert.False((bool)r["longStart"]!["isError"]!, (string?)r["longStart"]!["text"]);
+        Assert.Equal("running", (string?)r["duringWait"]!["structured"]!["state"]);
+        Assert.True((double)r["duringWaitMs"]! < 2000, $"run_status waited {r["duringWaitMs"]} ms behind wait_for_run");
+        Assert.Equal("running", (string?)r["waited"]!["state"]);   // wait_for_run gave up at its timeout, the run goes on
+        Assert.Equal("interrupted", (string?)r["cancelled"]!["state"]);
+        using (var registry = Scalpel.Training.Runs.RunRegistry.Open(Scalpel.Training.Runs.RunRegistry.DefaultPath(Path.Combine(_dir, "home"))))
+        {
+            var orphan = registry.List().SingleOrDefault(run => run.RunDirectory == (string)r["orphan"]!["run_directory"]!);
+            Assert.NotNull(orphan);
+            // Left training when the client closed: stopped with a checkpoint (resumable), not abandoned as "running".
+            Assert.Equal(Scalpel.Training.Runs.RunStatus.Interrupted, orphan.Status);
+        }
+        // Its checkpoint interval is out of reach, so a checkpoint exists only if the server stopped it on the way out.
+        string orphanCheckpoints = Path.Combine(work, "runs", "orphan", "checkpoints");
+        Assert.True(Directory.Exists(orphanCheckpoints) && Directory.EnumerateFileSystemEntries(orphanCheckpoints).Any(),
+            "a run left training when the client closed should have stopped with a checkpoint");
+    }
+}
