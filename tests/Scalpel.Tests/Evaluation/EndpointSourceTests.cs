@@ -1,46 +1,37 @@
 using System.Net;
-using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using System.Text.Json.Nodes;
 using Scalpel.Evaluation;
 using Xunit;
 
 namespace Scalpel.Tests.Evaluation;
 
-/// <summary>The OpenAI-compatible endpoint baseline against a fake server on 127.0.0.1 that records what it was sent.</summary>
-public sealed class EndpointSourceTests : IDisposable
+/// <summary>
+/// The OpenAI-compatible endpoint baseline against a fake server on 127.0.0.1 that records what it was sent. Kestrel
+/// binds port 0 itself, so no other test's server can take the port between choosing and binding it.
+/// </summary>
+public sealed class EndpointSourceTests : IAsyncLifetime
 {
-    private readonly HttpListener _listener = new();
     private readonly List<JsonObject> _requests = [];
-    private readonly string _baseUrl;
-    private readonly Task _serving;
+    private WebApplication? _app;
+    private string _baseUrl = "";
     private int _status = 200;
 
-    public EndpointSourceTests()
+    public async Task InitializeAsync()
     {
-        int port = FreePort();
-        _baseUrl = $"http://127.0.0.1:{port}/v1";
-        _listener.Prefixes.Add($"http://127.0.0.1:{port}/");
-        _listener.Start();
-        _serving = Task.Run(Serve);
-    }
-
-    private static int FreePort()
-    {
-        var l = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
-
-    private async Task Serve()
-    {
-        while (_listener.IsListening)
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
+        _app = builder.Build();
+        _app.MapPost("/v1/chat/completions", async (HttpContext context) =>
         {
-            HttpListenerContext context;
-            try { context = await _listener.GetContextAsync(); }
-            catch (Exception) { return; }
-            var body = JsonNode.Parse(new StreamReader(context.Request.InputStream).ReadToEnd())!.AsObject();
+            var body = JsonNode.Parse(await new StreamReader(context.Request.Body).ReadToEndAsync())!.AsObject();
             lock (_requests) _requests.Add(body);
             string user = (string)body["messages"]!.AsArray().Last()!["content"]!;
             var answer = new JsonObject
@@ -52,18 +43,18 @@ public sealed class EndpointSourceTests : IDisposable
                     ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = user.ToUpperInvariant() },
                 }),
             };
-            var bytes = Encoding.UTF8.GetBytes(_status == 200 ? answer.ToJsonString() : """{"error": {"message": "bad key"}}""");
             context.Response.StatusCode = _status;
             context.Response.ContentType = "application/json";
-            await context.Response.OutputStream.WriteAsync(bytes);
-            context.Response.Close();
-        }
+            await context.Response.WriteAsync(_status == 200 ? answer.ToJsonString() : """{"error": {"message": "bad key"}}""");
+        });
+        await _app.StartAsync();
+        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        _baseUrl = address.TrimEnd('/') + "/v1";
     }
 
-    public void Dispose()
+    public async Task DisposeAsync()
     {
-        _listener.Stop();
-        _listener.Close();
+        if (_app is not null) await _app.DisposeAsync();
     }
 
     [Fact]
