@@ -93,12 +93,13 @@ public sealed class DashboardTests(DashboardServerFixture fx, ITestOutputHelper 
     [Fact]
     public async Task AJobMadeOnThePageIsWatchedToTheEndWithItsLossCurveAndItsFilesChecks()
     {
-        // 200 steps (2 epochs of 100 batches): long enough to watch it run and to cancel a second job queued behind it.
+        // 1200 steps (12 epochs of 100 batches): long enough to watch it run (a quiet 2-core machine trains 200 steps
+        // between two polls of the page) and to cancel a second job queued behind it.
         string train = fx.Kit.KeywordData("train.jsonl", 200, seed: 1);
         string valid = fx.Kit.KeywordData("valid.jsonl", 16, seed: 2);
         var run = DashboardDriver.Drive("jobs", new JsonObject
         {
-            ["url"] = fx.Server.Address!.ToString(), ["train"] = train, ["valid"] = valid, ["epochs"] = 2, ["batchSize"] = 2,
+            ["url"] = fx.Server.Address!.ToString(), ["train"] = train, ["valid"] = valid, ["epochs"] = 12, ["batchSize"] = 2,
             ["lrMultiplier"] = 2, ["suffix"] = "dash", ["report"] = DashboardServerFixture.ReportDirectory, ["badFileId"] = fx.BadFileId,
             ["jobTimeoutMs"] = 60_000,
         }, ScenarioTimeout);
@@ -118,7 +119,7 @@ public sealed class DashboardTests(DashboardServerFixture fx, ITestOutputHelper 
         var job = JsonNode.Parse((await fx.Http.GetStringAsync($"/v1/fine_tuning/jobs/{jobId}")))!;
         Assert.Equal("succeeded", (string?)job["status"]);
         Assert.Equal("dash", (string?)job["user_provided_suffix"]);
-        Assert.Equal(2, (int)job["hyperparameters"]!["n_epochs"]!);
+        Assert.Equal(12, (int)job["hyperparameters"]!["n_epochs"]!);
         Assert.Equal(2, (int)job["hyperparameters"]!["batch_size"]!);
         Assert.NotNull((string?)job["validation_file"]);
         string model = (string)job["fine_tuned_model"]!;
