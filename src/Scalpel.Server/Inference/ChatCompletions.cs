@@ -29,14 +29,8 @@ internal static class ChatCompletions
     public static async Task Handle(HttpContext context, InferenceService service)
     {
         var plan = Parse(await RequestFields.Read(context.Request), service);
-        var lease = await service.Models.Acquire(plan.Model, context.RequestAborted)
-                    ?? throw new ApiException(404, $"The model '{plan.Model}' does not exist.", "model", "model_not_found");
-        var requests = plan.Params.Requests(plan.PromptIds, plan.Constraint, plan.TopLogprobs, plan.Logprobs).ToList();
-        var events = plan.Params.Stream ? new StreamEvents() : null;
-        if (events is not null) requests = requests.Select((r, i) => r with { OnText = events.OnText(i) }).ToList();
-        await using var submission = await Submission.Start(service, lease, requests, context.RequestAborted);
-        if (events is null) await Answer(context, service, plan, submission);
-        else await Stream(context, service, plan, submission, events);
+        await Responses.Serve(context, service, plan.Model, plan.Params.Stream, plan.Params.Requests(plan.PromptIds, plan.Constraint, plan.TopLogprobs, plan.Logprobs).ToList(),
+            submission => Answer(context, service, plan, submission), (submission, events) => Stream(context, service, plan, submission, events));
     }
 
     private static Plan Parse(RequestFields f, InferenceService service)

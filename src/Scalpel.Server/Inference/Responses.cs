@@ -28,6 +28,22 @@ internal static class Responses
         return o;
     }
 
+    /// <summary>
+    /// What chat and legacy completions share: hold the model (404 when unknown), submit every sequence (streaming ones
+    /// report their text as events), then answer whole or as a stream.
+    /// </summary>
+    public static async Task Serve(HttpContext context, InferenceService service, string model, bool stream, List<GenerationRequest> requests,
+        Func<Submission, Task> answer, Func<Submission, StreamEvents, Task> streamAnswer)
+    {
+        var lease = await service.Models.Acquire(model, context.RequestAborted)
+                    ?? throw new ApiException(404, $"The model '{model}' does not exist.", "model", "model_not_found");
+        var events = stream ? new StreamEvents() : null;
+        if (events is not null) requests = requests.Select((r, i) => r with { OnText = events.OnText(i) }).ToList();
+        await using var submission = await Submission.Start(service, lease, requests, context.RequestAborted);
+        if (events is null) await answer(submission);
+        else await streamAnswer(submission, events);
+    }
+
     /// <summary>Every sequence's result; a decoder failure becomes a 500 in OpenAI's shape.</summary>
     public static async Task<GenerationResult[]> Results(Submission submission)
     {

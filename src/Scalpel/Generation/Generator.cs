@@ -168,14 +168,8 @@ public sealed class Generator
             if (_scratch.Length < logits.Length) _scratch = new float[logits.Length];
             var working = _scratch.AsSpan(0, logits.Length);
             logits.CopyTo(working);
-            if (_constraint is not null)
-            {
-                _constraint.MaskLogits(working);
-                // A grammar owns when the answer may end; without one, any stop token may end it.
-                if (!_constraint.IsComplete)
-                    foreach (int stop in _generator._stopTokens)
-                        if ((uint)stop < (uint)working.Length) working[stop] = float.NegativeInfinity;
-            }
+            // A grammar owns when the answer may end: its mask keeps stop tokens closed until the output is complete.
+            _constraint?.MaskLogits(working);
             return _sampler.Sample(working, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_history));
         }
 
@@ -254,14 +248,15 @@ public sealed class Generator
             double sum = 0;
             foreach (float l in logits) sum += Math.Exp(l - max);
             float logZ = max + (float)Math.Log(sum);
-            var top = new List<(int, float)>();
-            if (_request.TopLogprobs > 0)
+            // The n best by one pass keeping a small sorted list (n ≤ 20), not a sort of the whole vocabulary per token.
+            var top = new List<(int Token, float Logprob)>(_request.TopLogprobs + 1);
+            for (int i = 0; i < logits.Length && _request.TopLogprobs > 0; i++)
             {
-                var order = Enumerable.Range(0, logits.Length).ToArray();
-                var keys = logits.ToArray();
-                for (int i = 0; i < keys.Length; i++) keys[i] = -keys[i];
-                Array.Sort(keys, order);
-                for (int i = 0; i < Math.Min(_request.TopLogprobs, order.Length); i++) top.Add((order[i], -keys[i] - logZ));
+                if (top.Count == _request.TopLogprobs && logits[i] <= top[^1].Logprob + logZ) continue;
+                int at = top.Count;
+                while (at > 0 && top[at - 1].Logprob + logZ < logits[i]) at--;
+                top.Insert(at, (i, logits[i] - logZ));
+                if (top.Count > _request.TopLogprobs) top.RemoveAt(top.Count - 1);
             }
             return new TokenLogprob(token, logits[token] - logZ, top);
         }

@@ -223,25 +223,8 @@ internal sealed class JsonGrammar
                 throw new ArgumentException($"string \"{s}\" in the JSON schema holds a lone surrogate");
             if (char.IsHighSurrogate(s[i])) i++;
         }
-        sb.Append('"');
-        foreach (char c in s)
-        {
-            switch (c)
-            {
-                case '"': sb.Append("\\\""); break;
-                case '\\': sb.Append("\\\\"); break;
-                case '\n': sb.Append("\\n"); break;
-                case '\r': sb.Append("\\r"); break;
-                case '\t': sb.Append("\\t"); break;
-                case '\b': sb.Append("\\b"); break;
-                case '\f': sb.Append("\\f"); break;
-                default:
-                    if (c < 0x20) sb.Append("\\u").Append(((int)c).ToString("x4", System.Globalization.CultureInfo.InvariantCulture));
-                    else sb.Append(c);
-                    break;
-            }
-        }
-        sb.Append('"');
+        // Minimal escapes, as JSON serialisers write them: the one spelling the grammar accepts for this value.
+        Text.Jinja.PyFormat.WriteJsonString(sb, s, ascii: false);
     }
 
     private static byte[] QuotedKey(string name)
