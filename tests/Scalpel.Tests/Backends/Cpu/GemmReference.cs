@@ -34,4 +34,28 @@ public static class GemmReference
         }
         return (result, magnitude);
     }
+
+    /// <summary>
+    /// Every C element within the fp32 dot-product bound (k+4)·2⁻²⁴·Σ|ab| of the reference, and the padding columns
+    /// past n (set to <paramref name="sentinel"/> before the call) untouched.
+    /// </summary>
+    public static void AssertClose(float[] c, double[] expected, double[] magnitude, int m, int n, int k, int ldc, float sentinel, string what)
+    {
+        const double U = 1.0 / (1 << 24);
+        for (int i = 0; i < m; i++)
+        {
+            for (int j = 0; j < ldc; j++)
+            {
+                float got = c[i * ldc + j];
+                if (j >= n)
+                {
+                    if (got != sentinel) Xunit.Assert.Fail($"{what}: wrote outside C at row {i} column {j}");
+                    continue;
+                }
+                double want = expected[i * n + j], tol = (k + 4) * U * magnitude[i * n + j] + 1e-30;
+                if (!(Math.Abs(got - want) <= tol))
+                    Xunit.Assert.Fail($"{what}: C[{i},{j}] = {got:G9}, expected {want:G9} (tolerance {tol:G3})");
+            }
+        }
+    }
 }

@@ -109,22 +109,7 @@ public class GemmTests
             Gemm.Multiply<float, F32Element>(t.TransA, t.TransB, t.M, t.N, t.K, t.Alpha, a, t.Lda, b, t.Ldb, t.Beta, c, t.Ldc,
                 t.Threads, path, t.Blocking, minFlops);
 
-        const double U = 1.0 / (1 << 24);
-        for (int i = 0; i < t.M; i++)
-        {
-            for (int j = 0; j < t.Ldc; j++)
-            {
-                float got = c[i * t.Ldc + j];
-                if (j >= t.N)
-                {
-                    if (got != Sentinel) Assert.Fail($"{path} bf16={bf16} {t}: wrote outside C at row {i} column {j}");
-                    continue;
-                }
-                double want = expected[i * t.N + j], tol = (t.K + 4) * U * magnitude[i * t.N + j] + 1e-30;
-                if (!(Math.Abs(got - want) <= tol))
-                    Assert.Fail($"{path} bf16={bf16} {t}: C[{i},{j}] = {got:G9}, expected {want:G9} (tolerance {tol:G3})");
-            }
-        }
+        GemmReference.AssertClose(c, expected, magnitude, t.M, t.N, t.K, t.Ldc, Sentinel, $"{path} bf16={bf16} {t}");
     }
 
     /// <summary>
