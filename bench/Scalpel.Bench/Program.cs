@@ -24,8 +24,10 @@ public static class Program
                 return ServeLoadBench.Run(rest);
             case "quant-cpu":
                 return QuantBench.Run(rest);
+            case "memory-cpu":
+                return MemoryBench.Run(rest);
             default:
-                Console.Error.WriteLine("usage: Scalpel.Bench <gemm-cpu|gemv-cpu|lora-cpu|tokenize-cpu|data-check|generate-cpu|serve-load|quant-cpu> [options]");
+                Console.Error.WriteLine("usage: Scalpel.Bench <gemm-cpu|gemv-cpu|lora-cpu|tokenize-cpu|data-check|generate-cpu|serve-load|quant-cpu|memory-cpu> [options]");
                 return 2;
         }
     }
