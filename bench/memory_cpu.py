@@ -19,13 +19,19 @@ steps = int(opts.get("--steps", "2"))
 sizes = opts.get("--sizes", "0.5b,1.5b").split(",")
 peer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers", "lora_torch_qwen.py")
 METHODS = ["lora", "qlora", "full"]
-LIMIT_S = 900   # one run; a run that takes longer is stopped and reported
+LIMIT_S = 1200   # one run; a run that takes longer is stopped and reported
+MIN_AVAILABLE = 1 << 30   # a run is stopped (exit 137) when the machine's MemAvailable falls below this
 
 
-def run_measured(argv, log_path, env=None):
+def available_bytes():
+    return next(int(l.split()[1]) * 1024 for l in open("/proc/meminfo") if l.startswith("MemAvailable:"))
+
+
+def run_measured(argv, log_path, warmed_up, env=None):
     """Runs argv with output to log_path; returns (exit code, peak RSS bytes, wall seconds, samples). A run past LIMIT_S is
-    killed (exit 124). samples: (seconds, RssAnon, RssFile) read from /proc every 0.2 s, to tell what the peak was made of
-    (anonymous memory, or file pages such as a memory-mapped checkpoint) and when it happened."""
+    killed (exit 124). samples: (seconds, RssAnon, RssFile, warmed_up()) read from /proc every 0.2 s, to tell what the peak
+    was made of (anonymous memory, or file pages such as a memory-mapped checkpoint) and whether it came while loading or
+    after the warm-up step (warmed_up: a callable that says whether the warm-up step has finished)."""
     start = time.perf_counter()
     samples = []
     with open(log_path, "w") as log:
@@ -35,31 +41,38 @@ def run_measured(argv, log_path, env=None):
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid == proc.pid:
                 break
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or available_bytes() < MIN_AVAILABLE:
+                # Past the time limit, or about to exhaust the (shared) machine's memory: stop rather than let the
+                # kernel's OOM killer choose a victim.
+                code = 124 if time.monotonic() > deadline else 137
                 proc.kill()
                 _, status, usage = os.wait4(proc.pid, 0)
-                proc.returncode = 124
-                return 124, usage.ru_maxrss * 1024, time.perf_counter() - start, samples
+                proc.returncode = code
+                return code, usage.ru_maxrss * 1024, time.perf_counter() - start, samples
             try:
                 fields = dict(l.split(":", 1) for l in open(f"/proc/{proc.pid}/status"))
                 samples.append((time.perf_counter() - start, int(fields["RssAnon"].split()[0]) * 1024,
-                                int(fields["RssFile"].split()[0]) * 1024))
+                                int(fields["RssFile"].split()[0]) * 1024, warmed_up()))
             except (OSError, KeyError, ValueError):
                 pass
             time.sleep(0.2)
     proc.returncode = os.waitstatus_to_exitcode(status)
     with open(os.path.splitext(log_path)[0] + ".rss.tsv", "w") as f:
-        f.write("seconds\trss_anon_mib\trss_file_mib\n")
-        f.writelines(f"{t:.1f}\t{a / 2**20:.0f}\t{b / 2**20:.0f}\n" for t, a, b in samples)
+        f.write("seconds\trss_anon_mib\trss_file_mib\tafter_warmup\n")
+        f.writelines(f"{t:.1f}\t{a / 2**20:.0f}\t{b / 2**20:.0f}\t{int(w)}\n" for t, a, b, w in samples)
     return proc.returncode, usage.ru_maxrss * 1024, time.perf_counter() - start, samples
 
 
 def describe_peak(samples):
-    """Where the largest sampled RSS was: 'at 12 s of 130: 1400 MiB anonymous + 250 MiB file pages'."""
+    """Where the largest sampled RSS was, e.g. 'sampled peak at 36 s of 130 (loading): 1250 MiB anonymous + 633 MiB file
+    pages', and the largest RSS sampled after the warm-up step (bytes, or None)."""
     if not samples:
-        return "no samples"
-    t, anon, file = max(samples, key=lambda s: s[1] + s[2])
-    return f"sampled peak at {t:.0f} s of {samples[-1][0]:.0f}: {anon / 2**20:.0f} MiB anonymous + {file / 2**20:.0f} MiB file pages"
+        return "no samples", None
+    t, anon, file, warm = max(samples, key=lambda s: s[1] + s[2])
+    after = max((a + b for _, a, b, w in samples if w), default=None)
+    return (f"sampled peak at {t:.0f} s of {samples[-1][0]:.0f} ({'after the warm-up step' if warm else 'loading or warm-up step'}): "
+            f"{anon / 2**20:.0f} MiB anonymous + {file / 2**20:.0f} MiB file pages; largest after the warm-up step "
+            + (f"{after / 2**20:.0f} MiB" if after else "n/a")), after
 
 
 def plan(size_dir, method, overrides):
@@ -92,7 +105,6 @@ def tokens_per_second(metrics_path):
 results = {}
 for size in sizes:
     size_dir = os.path.join(base, f"qwen2.5-{size}")
-    mem_available = next(int(l.split()[1]) * 1024 for l in open("/proc/meminfo") if l.startswith("MemAvailable:"))
     for method in METHODS:
         run_dir = os.path.join(size_dir, "runs", method)
         subprocess.run(["rm", "-rf", run_dir, os.path.join(size_dir, "home")], check=True)
@@ -100,7 +112,6 @@ for size in sizes:
         planned, refusal = plan(size_dir, method, overrides)
         row = {"plan_peak_bytes": planned, "plan_note": refusal}
         results[(size, method)] = row
-        params = json.load(open(os.path.join(size_dir, "model", "config.json")))
         if refusal and refusal != "unavailable":
             row["status"] = "refused by plan"
             print(f"{size} {method}: refused by plan ({refusal})", file=sys.stderr)
@@ -111,13 +122,17 @@ for size in sizes:
             print(f"{size} {method}: {row['status']}", file=sys.stderr)
             continue
         print(f"{size} {method}: scalpel train ({steps + 1} steps, gradient checkpointing on)", file=sys.stderr)
-        code, peak, wall, samples = run_measured([cli, "train", os.path.join(size_dir, method + ".yaml"), *overrides,
-                                                  "--home", os.path.join(size_dir, "home")], os.path.join(size_dir, method + ".log"))
-        row.update(peak_rss_bytes=peak, wall_s=wall, peak_detail=describe_peak(samples))
         metrics = os.path.join(run_dir, "metrics.jsonl")
+        warmed_up = lambda: os.path.exists(metrics) and os.path.getsize(metrics) > 0
+        code, peak, wall, samples = run_measured([cli, "train", os.path.join(size_dir, method + ".yaml"), *overrides,
+                                                  "--home", os.path.join(size_dir, "home")], os.path.join(size_dir, method + ".log"),
+                                                 warmed_up)
+        row["peak_detail"], row["after_warmup_bytes"] = describe_peak(samples)
+        row.update(peak_rss_bytes=peak, wall_s=wall)
         if code != 0 or not os.path.exists(metrics):
             tail = open(os.path.join(size_dir, method + ".log")).read().strip().splitlines()[-3:]
-            row["status"] = f"failed (exit {code}): " + " | ".join(tail)
+            row["status"] = (f"stopped at {peak / 2**30:.1f} GiB: the machine's free memory ran out" if code == 137 else
+                             f"failed (exit {code}): " + " | ".join(tail))
             print(f"{size} {method}: {row['status']}", file=sys.stderr)
             continue
         row["tokens_per_s"], row["losses"] = tokens_per_second(metrics)
@@ -128,14 +143,18 @@ for size in sizes:
     print(f"{size} pytorch eager LoRA", file=sys.stderr)
     env = dict(os.environ, OMP_NUM_THREADS=str(os.cpu_count()))
     log = os.path.join(size_dir, "pytorch.log")
-    code, peak, wall, samples = run_measured(["/usr/bin/python3", peer, os.path.join(size_dir, "model"), str(steps)], log, env)
+    warmed_up = lambda: "pytorch warm-up step" in open(log).read()
+    code, peak, wall, samples = run_measured(["/usr/bin/python3", peer, os.path.join(size_dir, "model"), str(steps)], log,
+                                             warmed_up, env)
     lines = open(log).read().strip().splitlines()
-    row = results[(size, "pytorch")] = {"peak_rss_bytes": peak, "wall_s": wall, "peak_detail": describe_peak(samples)}
+    detail, after = describe_peak(samples)
+    row = results[(size, "pytorch")] = {"peak_rss_bytes": peak, "wall_s": wall, "peak_detail": detail, "after_warmup_bytes": after}
     if code == 0:
         row.update(json.loads(lines[-1]), status="ok")
         print(f"{size} pytorch: {row['tokens_per_s']:.1f} tokens/s, peak RSS {peak / 2**20:.0f} MiB, {wall:.0f} s; {row['peak_detail']}", file=sys.stderr)
     else:
-        row["status"] = f"failed (exit {code}): " + " | ".join(lines[-3:])
+        row["status"] = (f"stopped at {peak / 2**30:.1f} GiB: the machine's free memory ran out" if code == 137 else
+                         f"failed (exit {code}): " + " | ".join(lines[-3:]))
         print(f"{size} pytorch: {row['status']}", file=sys.stderr)
 
 # ── the table ──
@@ -146,7 +165,9 @@ def mib(b):
 print()
 print(f"batch 1 x 1024 tokens, {steps} timed steps after 1 warm-up; ours: `scalpel train` with gradient checkpointing on; "
       f"pytorch: eager, no gradient checkpointing; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
-print(f"{'model':8} {'run':22} {'tokens/s':>9} {'peak RSS MiB':>13} {'plan MiB':>9} {'plan/measured':>14}  status")
+print("peak RSS: the process's maximum resident set (wait4); after warm-up: the largest RSS sampled every 0.2 s after the "
+      "first step finished (the timed steps and, for ours, the final checkpoint save)")
+print(f"{'model':8} {'run':24} {'tokens/s':>9} {'peak RSS MiB':>13} {'after warm-up':>14} {'plan MiB':>9} {'plan/measured':>14}  status")
 names = {"lora": "scalpel LoRA BF16", "qlora": "scalpel QLoRA NF4", "full": "scalpel full F32", "pytorch": "pytorch eager LoRA BF16"}
 for size in sizes:
     for method in METHODS + ["pytorch"]:
@@ -157,12 +178,14 @@ for size in sizes:
         status = r["status"] if r["status"] != "ok" else ""
         if r.get("plan_note") == "unavailable":
             status = (status + "; " if status else "") + "no --dry-run plan"
-        print(f"{size:8} {names[method]:22} {tps:>9} {mib(r.get('peak_rss_bytes')):>13} {mib(r.get('plan_peak_bytes')):>9} {ratio:>14}  {status}")
+        print(f"{size:8} {names[method]:24} {tps:>9} {mib(r.get('peak_rss_bytes')):>13} {mib(r.get('after_warmup_bytes')):>14} "
+              f"{mib(r.get('plan_peak_bytes')):>9} {ratio:>14}  {status}")
 
 
 def ratio(size, a, b, key):
     x, y = results[(size, a)], results[(size, b)]
-    return x[key] / y[key] if x.get(key) and y.get(key) else None
+    ok = x["status"] == y["status"] == "ok"
+    return x[key] / y[key] if ok and x.get(key) and y.get(key) else None
 
 
 r1s, r2s = [], []

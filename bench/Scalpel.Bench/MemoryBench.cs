@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using Scalpel.IO;
 using Scalpel.Models;
 using Scalpel.Tensors;
 
@@ -12,7 +11,7 @@ namespace Scalpel.Bench;
 /// (0.5b or 1.5b): DIR/model (the real Qwen2.5 config.json, random BF16 weights in the HF layout, the real Qwen2.5
 /// tokenizer), DIR/train.jsonl (text examples longer than 1024 tokens, cut to 1024 by truncate_answer) and one
 /// `scalpel train` config per method (lora, qlora, full), each batch 1 × 1024 with gradient checkpointing.
-/// The weights are produced and written one shard at a time, so preparing 1.5B shapes holds about 1 GB, not 6.
+/// The weights are drawn and written in chunks, so preparing 1.5B shapes holds a few MB, not 6 GB.
 /// </summary>
 public static class MemoryBench
 {
@@ -98,55 +97,81 @@ public static class MemoryBench
     }
 
     /// <summary>
-    /// Random weights in the tensor names and order of a Qwen2 checkpoint, stored as BF16 in shards of at most 512 MB;
-    /// each tensor's values are drawn only when its shard is written. Linears and embeddings are uniform with standard
-    /// deviation 0.02 (the config's initializer_range), norms 1, biases small, so the loss of a random model stays finite.
+    /// Random weights in the tensor names and order of a Qwen2 checkpoint, as one BF16 model.safetensors (as the real
+    /// Qwen2.5-0.5B and 1.5B repositories ship them), written tensor by tensor in chunks of 1 M values: the process holds
+    /// a few MB whatever the model size. Linears and embeddings are uniform with standard deviation 0.02 (the config's
+    /// initializer_range), norms 1, biases small, so the loss of a random model stays finite.
     /// </summary>
     private static long WriteRandomWeights(ModelSpec spec, string modelDir)
     {
-        var tensors = new List<CheckpointTensor>();
-        long parameters = 0;
-        void Add(string name, int[] shape, float scale, float offset = 0)
-        {
-            int seed = tensors.Count + 1;
-            tensors.Add(new CheckpointTensor(name, shape, () => Uniform(shape.Aggregate(1, (a, b) => a * b), seed, scale, offset)));
-            parameters += shape.Aggregate(1L, (a, b) => a * b);
-        }
+        var tensors = new List<(string Name, long[] Shape, float Scale, float Offset)>();
         const float matrix = 0.0346f;   // uniform on ±0.0346 has standard deviation 0.02
         int d = spec.HiddenSize, q = spec.NumHeads * spec.HeadDim, kv = spec.NumKvHeads * spec.HeadDim, inter = spec.IntermediateSize;
-        Add("model.embed_tokens.weight", [spec.VocabSize, d], matrix);
+        tensors.Add(("model.embed_tokens.weight", [spec.VocabSize, d], matrix, 0));
         for (int l = 0; l < spec.NumLayers; l++)
         {
             string p = $"model.layers.{l}.";
-            Add(p + "input_layernorm.weight", [d], 0, 1);
+            tensors.Add((p + "input_layernorm.weight", [d], 0, 1));
             foreach (var (m, o, i) in new[] { ("q_proj", q, d), ("k_proj", kv, d), ("v_proj", kv, d), ("o_proj", d, q) })
             {
-                Add(p + "self_attn." + m + ".weight", [o, i], matrix);
+                tensors.Add((p + "self_attn." + m + ".weight", [o, i], matrix, 0));
                 bool bias = m == "o_proj" ? spec.AttentionOutputBias : spec.AttentionBias;
-                if (bias) Add(p + "self_attn." + m + ".bias", [o], 0.01f);
+                if (bias) tensors.Add((p + "self_attn." + m + ".bias", [o], 0.01f, 0));
             }
-            Add(p + "post_attention_layernorm.weight", [d], 0, 1);
+            tensors.Add((p + "post_attention_layernorm.weight", [d], 0, 1));
             foreach (var (m, o, i) in new[] { ("gate_proj", inter, d), ("up_proj", inter, d), ("down_proj", d, inter) })
-                Add(p + "mlp." + m + ".weight", [o, i], matrix);
+                tensors.Add((p + "mlp." + m + ".weight", [o, i], matrix, 0));
         }
-        Add("model.norm.weight", [d], 0, 1);
-        if (!spec.TieWordEmbeddings) Add("lm_head.weight", [spec.VocabSize, d], matrix);
-        CheckpointWriter.Write(modelDir, tensors, DType.BF16, maxShardBytes: 512L << 20);
-        return parameters;
+        tensors.Add(("model.norm.weight", [d], 0, 1));
+        if (!spec.TieWordEmbeddings) tensors.Add(("lm_head.weight", [spec.VocabSize, d], matrix, 0));
+
+        // The safetensors header: {name: {dtype, shape, data_offsets}} in file order, padded with spaces to 8 bytes.
+        var header = new Dictionary<string, object> { ["__metadata__"] = new Dictionary<string, string> { ["format"] = "pt" } };
+        long offset = 0;
+        foreach (var t in tensors)
+        {
+            long bytes = t.Shape.Aggregate(1L, (a, b) => a * b) * 2;
+            header[t.Name] = new { dtype = "BF16", shape = t.Shape, data_offsets = new[] { offset, offset + bytes } };
+            offset += bytes;
+        }
+        byte[] headerBytes = JsonSerializer.SerializeToUtf8Bytes(header);
+        int padded = (headerBytes.Length + 7) / 8 * 8;
+
+        foreach (string stale in Directory.GetFiles(modelDir, "model*.safetensors*")) File.Delete(stale);   // an older sharded layout
+        string path = Path.Combine(modelDir, "model.safetensors"), temp = path + ".tmp";
+        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 1 << 20))
+        {
+            stream.Write(BitConverter.GetBytes((ulong)padded));
+            stream.Write(headerBytes);
+            for (int i = headerBytes.Length; i < padded; i++) stream.WriteByte((byte)' ');
+            var chunk = new ushort[1 << 20];
+            for (int index = 0; index < tensors.Count; index++)
+            {
+                var (_, shape, scale, bias) = tensors[index];
+                var rng = new XorShift(index + 1);
+                for (long left = shape.Aggregate(1L, (a, b) => a * b); left > 0; left -= chunk.Length)
+                {
+                    int n = (int)Math.Min(left, chunk.Length);
+                    for (int k = 0; k < n; k++) chunk[k] = BFloat16Bits.FromSingle(bias + (rng.NextUnit() * 2 - 1) * scale);
+                    stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(chunk.AsSpan(0, n)));
+                }
+            }
+        }
+        File.Move(temp, path, overwrite: true);
+        return offset / 2;
     }
 
-    /// <summary>offset + uniform(-scale, scale), from a xorshift generator: fast enough for 1.5 B values.</summary>
-    private static float[] Uniform(int count, int seed, float scale, float offset)
+    /// <summary>Marsaglia's xorshift64: fast enough for 1.5 B values, and seeded per tensor.</summary>
+    private struct XorShift(int seed)
     {
-        var values = new float[count];
-        ulong state = 0x9E3779B97F4A7C15UL * (ulong)seed + 1;
-        for (int i = 0; i < count; i++)
+        private ulong _state = 0x9E3779B97F4A7C15UL * (ulong)seed + 1;
+
+        /// <summary>A uniform value in [0, 1).</summary>
+        public float NextUnit()
         {
-            state ^= state << 13; state ^= state >> 7; state ^= state << 17;
-            float unit = (state >> 40) * (1f / (1 << 24));   // [0, 1)
-            values[i] = offset + (unit * 2 - 1) * scale;
+            _state ^= _state << 13; _state ^= _state >> 7; _state ^= _state << 17;
+            return (_state >> 40) * (1f / (1 << 24));
         }
-        return values;
     }
 
     /// <summary>16 text examples of seeded English-like words, each well over 1024 Qwen2.5 tokens.</summary>
