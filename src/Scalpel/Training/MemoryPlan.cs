@@ -83,7 +83,7 @@ public static class MemoryPlanner
     /// <summary>The process before any model: .NET runtime, JIT-compiled code, thread stacks, GEMM pack buffers.</summary>
     public const long RuntimeBaseBytes = 96L << 20;
     /// <summary>Managed bytes per byte of tokenizer.json (strings and dictionaries of the vocabulary and merges).</summary>
-    public const double TokenizerBytesPerFileByte = 4.0;
+    public const double TokenizerBytesPerFileByte = 15.0;
     /// <summary>Managed bytes per byte of dataset file (parsed examples, rendered token and weight arrays).</summary>
     public const double DataBytesPerFileByte = 6.0;
     /// <summary>The fused cross-entropy's budget of logits per chunk (see FusedCrossEntropy).</summary>
