@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Scalpel.Backends;
 using Scalpel.IO;
 using Scalpel.Models;
 using Scalpel.Tensors;
@@ -57,7 +58,11 @@ public static class MergedExport
         var adapted = model.Blocks.SelectMany(b => b.Linears).Where(l => l.Lora is not null).ToDictionary(l => l.Weight.Name);
         return model.Parameters
             .Where(p => !p.Name.Contains(".lora_", StringComparison.Ordinal))
-            .Select(p => new CheckpointTensor(p.Name, p.Value.Shape, () => MergedValues(model, p, adapted.GetValueOrDefault(p.Name))))
+            .Select(p => new CheckpointTensor(p.Name, p.Value.Shape, () => MergedValues(model, p, adapted.GetValueOrDefault(p.Name)))
+            {
+                // Weights without a LoRA delta (all of them after full fine-tuning) are written a band of rows at a time.
+                Fill = adapted.ContainsKey(p.Name) || p.Value.DType.IsQuantized() ? null : model.Backend.RangeDownloader(p.Value),
+            })
             .ToList();
     }
 

@@ -91,3 +91,30 @@ public interface IBackend : IDisposable
     void AdamWStep(Tensor parameter, Tensor gradient, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
         float weightDecay, int step);
 }
+
+public static class BackendExtensions
+{
+    /// <summary>
+    /// A writer's fill callback for a dense tensor: elements [start, start + destination.Length) downloaded through a
+    /// row view, so saving never makes a host copy of the whole tensor. Ranges must cover whole rows.
+    /// </summary>
+    public static Action<long, Span<float>> RangeDownloader(this IBackend backend, Tensor tensor)
+    {
+        if (tensor.DType.IsQuantized()) throw new ArgumentException($"{tensor.DType} tensors have no row views; download them whole");
+        if (tensor.Shape.Length <= 1)
+            return (start, destination) =>
+            {
+                if (start != 0 || destination.Length != tensor.Length)
+                    throw new ArgumentException($"a vector is downloaded whole, not [{start}, {start + destination.Length})");
+                backend.Download(tensor, destination);
+            };
+        int columns = tensor.Columns;
+        return (start, destination) =>
+        {
+            if (start % columns != 0 || destination.Length % columns != 0)
+                throw new ArgumentException($"range [{start}, {start + destination.Length}) does not cover whole rows of {columns}");
+            backend.Download(backend.RowView(tensor, (int)(start / columns), destination.Length / columns), destination);
+        };
+    }
+}
+

@@ -4,13 +4,20 @@ using Scalpel.Tensors;
 
 namespace Scalpel.IO;
 
-/// <summary>One tensor to write: its values are produced only when its shard is written.</summary>
-public sealed record CheckpointTensor(string Name, int[] Shape, Func<float[]> Values);
+/// <summary>
+/// One tensor to write: its values are produced only when its shard is written. With <see cref="Fill"/> the shard
+/// writer takes it a band of rows at a time instead (large dense tensors: no whole-tensor host copy).
+/// </summary>
+public sealed record CheckpointTensor(string Name, int[] Shape, Func<float[]> Values)
+{
+    /// <summary>Puts elements [start, start + destination.Length) into destination; whole rows at a time.</summary>
+    public Action<long, Span<float>>? Fill { get; init; }
+}
 
 /// <summary>
 /// Writes Hugging Face checkpoint weights: one model.safetensors, or shards of at most a given size named
 /// <c>model-0000i-of-0000N.safetensors</c> plus model.safetensors.index.json, as transformers' save_pretrained does.
-/// Only one shard's tensors are in memory at a time.
+/// Only one tensor is in memory at a time: each is produced while its shard is written.
 /// </summary>
 public static class CheckpointWriter
 {
@@ -57,7 +64,9 @@ public static class CheckpointWriter
     private static void WriteShard(string path, List<CheckpointTensor> tensors, DType storeAs, Dictionary<string, string> metadata)
     {
         var writer = new SafeTensorsWriter();
-        foreach (var t in tensors) writer.Add(t.Name, storeAs, t.Shape, t.Values());
+        foreach (var t in tensors)   // produced one at a time while saving
+            if (t.Fill is { } fill) writer.Add(t.Name, storeAs, t.Shape, fill);
+            else writer.Add(t.Name, storeAs, t.Shape, () => t.Values());
         writer.Save(path, metadata);
     }
 }

@@ -25,9 +25,15 @@ public sealed class SafeTensorsWriter
     private readonly List<Entry> _entries = [];
     private readonly HashSet<string> _names = new(StringComparer.Ordinal);
 
-    private sealed record Entry(string Name, DType StoreAs, int[] Shape, ReadOnlyMemory<float> F32, ReadOnlyMemory<ushort> BF16)
+    /// <summary>Elements a range fill writes at a time (whole rows of the tensor).</summary>
+    private const long FillChunkElements = 4 << 20;
+
+    private float[]? _fillBuffer;
+
+    private sealed record Entry(string Name, DType StoreAs, int[] Shape, ReadOnlyMemory<float> F32, ReadOnlyMemory<ushort> BF16,
+        Func<ReadOnlyMemory<float>>? Producer = null, Action<long, Span<float>>? Fill = null)
     {
-        public long ElementCount => Math.Max(F32.Length, BF16.Length);
+        public long ElementCount => Producer is null && Fill is null ? Math.Max(F32.Length, BF16.Length) : Shape.Aggregate(1L, (a, b) => a * b);
         public long ByteLength => ElementCount * StoreAs.SizeOf();
     }
 
@@ -38,6 +44,39 @@ public sealed class SafeTensorsWriter
             throw new ArgumentOutOfRangeException(nameof(storeAs), storeAs, "tensors are stored as F32, BF16 or F16");
         int[] checkedShape = CheckNew(name, shape, data.Length);
         _entries.Add(new Entry(name, storeAs, checkedShape, data, default));
+        _names.Add(name);
+    }
+
+    /// <summary>
+    /// Adds a tensor whose F32 data <paramref name="produce"/> makes when <see cref="Save"/> reaches it, so only one
+    /// such tensor is in memory at a time (optimizer moments and full fine-tuning's weights are as large as the model).
+    /// </summary>
+    public void Add(string name, DType storeAs, int[] shape, Func<ReadOnlyMemory<float>> produce)
+    {
+        if (storeAs is not (DType.F32 or DType.BF16 or DType.F16))
+            throw new ArgumentOutOfRangeException(nameof(storeAs), storeAs, "tensors are stored as F32, BF16 or F16");
+        ArgumentNullException.ThrowIfNull(produce);
+        long elements = (shape ?? throw new ArgumentNullException(nameof(shape))).Aggregate(1L, (a, b) => checked(a * b));
+        if (elements > int.MaxValue) throw new ArgumentException($"tensor '{name}' has {elements} elements, over a single array's limit", nameof(shape));
+        int[] checkedShape = CheckNew(name, shape, (int)elements);
+        _entries.Add(new Entry(name, storeAs, checkedShape, default, default, produce));
+        _names.Add(name);
+    }
+
+    /// <summary>
+    /// Adds a tensor written a band of rows at a time: <paramref name="fill"/>(start, destination) puts elements
+    /// [start, start + destination.Length) into destination when <see cref="Save"/> reaches them. No copy of the
+    /// whole tensor is ever made (see <see cref="Backends.BackendExtensions.RangeDownloader"/>).
+    /// </summary>
+    public void Add(string name, DType storeAs, int[] shape, Action<long, Span<float>> fill)
+    {
+        if (storeAs is not (DType.F32 or DType.BF16 or DType.F16))
+            throw new ArgumentOutOfRangeException(nameof(storeAs), storeAs, "tensors are stored as F32, BF16 or F16");
+        ArgumentNullException.ThrowIfNull(fill);
+        long elements = (shape ?? throw new ArgumentNullException(nameof(shape))).Aggregate(1L, (a, b) => checked(a * b));
+        if (elements > int.MaxValue) throw new ArgumentException($"tensor '{name}' has {elements} elements, over a single array's limit", nameof(shape));
+        int[] checkedShape = CheckNew(name, shape, (int)elements);
+        _entries.Add(new Entry(name, storeAs, checkedShape, default, default, Fill: fill));
         _names.Add(name);
     }
 
@@ -148,8 +187,29 @@ public sealed class SafeTensorsWriter
         return header;
     }
 
-    private static void WriteData(FileStream stream, Entry e)
+    private void WriteData(FileStream stream, Entry e)
     {
+        if (e.Fill is not null)
+        {
+            long total = e.ElementCount, columns = e.Shape.Length > 1 ? e.Shape[^1] : Math.Max(1, total);   // a vector is one band
+            long band = Math.Max(columns, FillChunkElements / Math.Max(columns, 1) * columns);
+            if (_fillBuffer is null || _fillBuffer.Length < Math.Min(band, total)) _fillBuffer = new float[Math.Max(1, Math.Min(band, total))];
+            for (long start = 0; start < total; start += band)
+            {
+                int n = (int)Math.Min(band, total - start);
+                e.Fill(start, _fillBuffer.AsSpan(0, n));
+                WriteData(stream, e with { F32 = _fillBuffer.AsMemory(0, n), Fill = null, Shape = [n] });
+            }
+            return;
+        }
+        if (e.Producer is not null)
+        {
+            var data = e.Producer();
+            if (data.Length != e.ElementCount)
+                throw new InvalidOperationException($"tensor '{e.Name}': produced {data.Length} elements, its shape holds {e.ElementCount}");
+            WriteData(stream, e with { F32 = data, Producer = null });
+            return;
+        }
         if (e.F32.IsEmpty) // BF16 bits from AddBF16, or an empty tensor
         {
             stream.Write(MemoryMarshal.AsBytes(e.BF16.Span));

@@ -88,8 +88,9 @@ public sealed class Trainer : IDisposable
         var writer = new SafeTensorsWriter();
         foreach (var (p, m, v) in _state)
         {
-            writer.Add(p.Name + ".exp_avg", DType.F32, p.Value.Shape, Download(m));
-            writer.Add(p.Name + ".exp_avg_sq", DType.F32, p.Value.Shape, Download(v));
+            // Downloaded a band of rows at a time while the file is written: the moments are twice the trainable parameters.
+            writer.Add(p.Name + ".exp_avg", DType.F32, p.Value.Shape, _be.RangeDownloader(m));
+            writer.Add(p.Name + ".exp_avg_sq", DType.F32, p.Value.Shape, _be.RangeDownloader(v));
         }
         writer.Save(path, new Dictionary<string, string>
         {
@@ -122,13 +123,6 @@ public sealed class Trainer : IDisposable
             _model.ForwardCount = count;
         if (file.Metadata.TryGetValue("dropout_seed", out var ds) && ulong.TryParse(ds, CultureInfo.InvariantCulture, out ulong seed))
             _model.DropoutSeed = seed;
-    }
-
-    private float[] Download(Tensor t)
-    {
-        var values = new float[t.Length];
-        _be.Download(t, values);
-        return values;
     }
 
     public void Dispose()
