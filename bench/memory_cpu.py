@@ -91,7 +91,7 @@ def plan(size_dir, method, overrides):
         return None, "unavailable"
     if r.returncode != 0:
         message = (r.stderr.strip() or r.stdout.strip()).splitlines()
-        return peak, "refused: " + (message[-1] if message else f"exit {r.returncode}")
+        return peak, "refused: " + (message[0] if message else f"exit {r.returncode}")
     return peak, None
 
 
