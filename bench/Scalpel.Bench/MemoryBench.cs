@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Scalpel.IO;
 using Scalpel.Models;
 using Scalpel.Tensors;
 
@@ -158,6 +159,17 @@ public static class MemoryBench
             }
         }
         File.Move(temp, path, overwrite: true);
+
+        // Read the file back with Scalpel's own reader: every tensor present, with its shape and dtype.
+        using var reader = CheckpointReader.Open(modelDir);
+        if (reader.TensorNames.Count() != tensors.Count)
+            throw new InvalidDataException($"{path}: {reader.TensorNames.Count()} tensors read back, {tensors.Count} written");
+        foreach (var t in tensors)
+        {
+            var info = reader.Info(t.Name);
+            if (info.DType != DType.BF16 || !info.Shape.Select(x => (long)x).SequenceEqual(t.Shape))
+                throw new InvalidDataException($"{path}: '{t.Name}' reads back as {info.DType} [{string.Join(", ", info.Shape)}]");
+        }
         return offset / 2;
     }
 
