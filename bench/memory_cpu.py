@@ -90,7 +90,11 @@ def plan(size_dir, method, overrides):
     if "unknown option '--dry-run'" in r.stderr + r.stdout:
         return None, "unavailable"
     if r.returncode != 0:
-        message = (r.stderr.strip() or r.stdout.strip()).splitlines()
+        if isinstance(data, dict) and data.get("fits") is False:
+            advice = "; ".join(data.get("advice", []))
+            return peak, (f"refused: needs {data['peak_bytes'] / 2**30:.2f} GiB, {data.get('available_bytes', 0) / 2**30:.2f} GiB "
+                          f"available" + (f" ({advice})" if advice else ""))
+        message = [l for l in (r.stderr + r.stdout).strip().splitlines() if l.strip()]
         return peak, "refused: " + (message[0] if message else f"exit {r.returncode}")
     return peak, None
 
@@ -113,7 +117,7 @@ for size in sizes:
         row = {"plan_peak_bytes": planned, "plan_note": refusal}
         results[(size, method)] = row
         if refusal and refusal != "unavailable":
-            row["status"] = "refused by plan"
+            row["status"] = "refused by plan: " + refusal.removeprefix("refused: ")
             print(f"{size} {method}: refused by plan ({refusal})", file=sys.stderr)
             continue
         if refusal == "unavailable" and method == "full" and size != "0.5b":
