@@ -131,6 +131,9 @@ public static class PeftAdapter
         Refuse(True("fan_in_fan_out"), "fan_in_fan_out", "transposed (Conv1D-style) weights do not fit Llama-family models");
         Refuse(True("lora_bias"), "lora_bias", "LoRA bias terms are not supported");
         Refuse(Str("bias") is not (null or "none"), "bias", $"bias '{Str("bias")}' trains base biases, which Scalpel does not load from adapters");
+        Refuse(True("ensure_weight_tying") && NonEmpty("modules_to_save"), "ensure_weight_tying",
+            "keeping a trained embedding and LM head tied is not supported (Scalpel trains modules_to_save as peft does by default: as untied copies)");
+        Refuse(NonEmpty("trainable_token_indices"), "trainable_token_indices", "training single token embeddings is not supported");
         Refuse(NonEmpty("layers_to_transform"), "layers_to_transform", "adapters on a subset of layers are not supported");
         Refuse(NonEmpty("rank_pattern"), "rank_pattern", "per-module ranks are not supported");
         Refuse(NonEmpty("alpha_pattern"), "alpha_pattern", "per-module alphas are not supported");

@@ -101,7 +101,7 @@ public class AdapterVariantsTests
         var batches = DecoderOracle.Batches(spec.VocabSize, 9, [9, 14]);
         var lora = new LoraConfig { Rank = 4, Alpha = 8, Dropout = 0.3f, UseDora = true, TargetModules = ["all-linear"], ModulesToSave = ["embed_tokens"] };
         const ulong pass = 100;
-        float[][] Grads(bool checkpointing, Action<DecoderModel>? check = null)
+        float[][] Grads(bool checkpointing, Action<DecoderModel, double>? check = null)
         {
             using var model = DecoderModel.Load(dir.Path, new CpuBackend());
             model.ApplyLora(lora, seed: 2);
@@ -109,11 +109,11 @@ public class AdapterVariantsTests
             model.GradientCheckpointing = checkpointing;
             model.ZeroGradients();
             model.ForwardCount = pass;
-            model.ForwardBackward(batches[0], (float)(1 / batches[0].LossWeight));
-            check?.Invoke(model);
+            double loss = model.ForwardBackward(batches[0], (float)(1 / batches[0].LossWeight)).Mean;
+            check?.Invoke(model, loss);
             return model.TrainableParameters.Select(p => DecoderOracle.DownloadGrad(model, p)).ToArray();
         }
-        var plain = Grads(false, model =>
+        var plain = Grads(false, (model, loss) =>
         {
             var inputs = DecoderOracle.Inputs(spec, [], model, batches.Take(1).ToList());
             int tokens = batches[0].Count;
@@ -137,6 +137,7 @@ public class AdapterVariantsTests
                 spec = DecoderOracle.SpecArgs(spec), lora_scaling = lora.Scaling, micro_batches = 1, mode = "grads",
                 trainable = model.TrainableParameters.Select(p => p.Name).ToArray(),
             });
+            Assert.Equal(expected["loss"].Floats[0], loss, 1e-4);
             foreach (var p in model.TrainableParameters)
                 DecoderOracle.AssertTensorClose(expected["grad." + p.Name].Floats, DecoderOracle.DownloadGrad(model, p), 2e-4f, 2e-3f, p.Name);
         });
