@@ -202,12 +202,13 @@ public static class PeftAdapter
                     model.Backend.Upload(tensor, values);
                     return new Parameter(linear.Name + suffix, tensor);
                 }
-                var lora = new LoraWeights(Read(".lora_A.weight", config.Rank, linear.In), Read(".lora_B.weight", linear.Out, config.Rank),
-                    config.Scaling, 0f);
-                if (config.UseDora)
+                var a = Read(".lora_A.weight", config.Rank, linear.In);
+                var b = Read(".lora_B.weight", linear.Out, config.Rank);
+                var dora = config.UseDora ? model.CreateDora(linear, a, b, config.Scaling, linear.Name + MagnitudeSuffix) : null;
+                var lora = new LoraWeights(a, b, config.Scaling, 0f, dora);
+                if (dora is not null)
                 {
-                    lora = new LoraWeights(lora.A, lora.B, lora.Scaling, 0f, model.CreateDora(linear, lora, linear.Name + MagnitudeSuffix));
-                    ReadInto(file, stored[KeyPrefix + linear.Name + MagnitudeSuffix], model, lora.Dora!.Magnitude);
+                    ReadInto(file, stored[KeyPrefix + linear.Name + MagnitudeSuffix], model, dora.Magnitude);
                     model.RefreshDora(linear, lora);
                 }
                 perLayer[l][i] = lora;

@@ -216,10 +216,10 @@ public sealed partial class DecoderModel : IDisposable
                 Backend.Upload(a.Value, init);
                 a.Grad = Backend.Allocate(DType.F32, a.Value.Shape);
                 b.Grad = Backend.Allocate(DType.F32, b.Value.Shape);
-                var lora = new LoraWeights(a, b, config.Scaling, config.Dropout);
-                if (config.UseDora)
-                    lora = new LoraWeights(a, b, config.Scaling, config.Dropout,
-                        DoraMagnitude.Create(Backend, _ws, linear, lora, linear.Name + ".lora_magnitude_vector", trainable: true));
+                var dora = config.UseDora
+                    ? DoraMagnitude.Create(Backend, _ws, linear, a, b, config.Scaling, linear.Name + ".lora_magnitude_vector", trainable: true)
+                    : null;
+                var lora = new LoraWeights(a, b, config.Scaling, config.Dropout, dora);
                 linear.Lora = lora;
                 _parameters.AddRange(lora.Parameters());
             }
@@ -287,8 +287,8 @@ public sealed partial class DecoderModel : IDisposable
     }
 
     /// <summary>DoRA state for a detached adapter's linear (whose magnitude the caller uploads next).</summary>
-    internal DoraMagnitude CreateDora(Linear linear, LoraWeights lora, string magnitudeName) =>
-        DoraMagnitude.Create(Backend, _ws, linear, lora, magnitudeName, trainable: false);
+    internal DoraMagnitude CreateDora(Linear linear, Parameter a, Parameter b, float scaling, string magnitudeName) =>
+        DoraMagnitude.Create(Backend, _ws, linear, a, b, scaling, magnitudeName, trainable: false);
 
     internal void RefreshDora(Linear linear, LoraWeights lora) => lora.Dora!.Refresh(Backend, _ws, linear, lora, onlyIfChanged: false);
 

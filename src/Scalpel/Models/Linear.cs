@@ -53,7 +53,8 @@ internal sealed class DoraMagnitude(Parameter magnitude, float[] weightRowNormsS
     /// A DoRA state for a linear with its magnitude initialised, as peft does, to ‖W_i + s·(B·A)_i‖ (= ‖W_i‖ while B = 0),
     /// or left for the caller to upload (a loaded adapter).
     /// </summary>
-    public static DoraMagnitude Create(IBackend be, Workspace ws, Linear linear, LoraWeights lora, string magnitudeName, bool trainable)
+    public static DoraMagnitude Create(IBackend be, Workspace ws, Linear linear, Parameter a, Parameter b, float scaling, string magnitudeName,
+        bool trainable)
     {
         var normsSquared = be.Allocate(Tensors.DType.F32, linear.Out);
         be.RowSquaredNorms(linear.Weight.Value, normsSquared);
@@ -62,12 +63,13 @@ internal sealed class DoraMagnitude(Parameter magnitude, float[] weightRowNormsS
         normsSquared.Dispose();
         var magnitude = new Parameter(magnitudeName, be.Allocate(Tensors.DType.F32, linear.Out));
         if (trainable) magnitude.Grad = be.Allocate(Tensors.DType.F32, linear.Out);
-        var identity = be.Allocate(Tensors.DType.F32, lora.Rank, lora.Rank);
-        var eye = new float[lora.Rank * lora.Rank];
-        for (int i = 0; i < lora.Rank; i++) eye[i * lora.Rank + i] = 1f;
+        int rank = a.Value.Rows;
+        var identity = be.Allocate(Tensors.DType.F32, rank, rank);
+        var eye = new float[rank * rank];
+        for (int i = 0; i < rank; i++) eye[i * rank + i] = 1f;
         be.Upload(identity, eye);
         var dora = new DoraMagnitude(magnitude, host, be.Allocate(Tensors.DType.F32, linear.Out), be.Allocate(Tensors.DType.F32, linear.Out), identity);
-        var norms = dora.CurrentNorms(be, ws, linear, lora);
+        var norms = dora.CurrentNorms(be, ws, linear, a, b, scaling);
         be.Upload(magnitude.Value, norms);
         return dora;
     }
@@ -77,7 +79,7 @@ internal sealed class DoraMagnitude(Parameter magnitude, float[] weightRowNormsS
     {
         var versions = (lora.A.Version, lora.B.Version, Magnitude.Version);
         if (onlyIfChanged && _computedFrom == versions) return;
-        var norms = CurrentNorms(be, ws, linear, lora);
+        var norms = CurrentNorms(be, ws, linear, lora.A, lora.B, lora.Scaling);
         var m = new float[norms.Length];
         be.Download(Magnitude.Value, m);
         var inverse = new float[norms.Length];
@@ -95,17 +97,16 @@ internal sealed class DoraMagnitude(Parameter magnitude, float[] weightRowNormsS
     /// ‖W_i + s·(B·A)_i‖ without forming W + s·B·A (the base may be NF4 / Q8_0 / BF16):
     /// ‖W_i‖² + 2s·Σ_r B_ir (W·Aᵀ)_ir + s²·B_i (A·Aᵀ) B_iᵀ, where W·Aᵀ is one GEMM over the base as stored.
     /// </summary>
-    private float[] CurrentNorms(IBackend be, Workspace ws, Linear linear, LoraWeights lora)
+    private float[] CurrentNorms(IBackend be, Workspace ws, Linear linear, Parameter a, Parameter b, float s)
     {
-        int r = lora.Rank, o = linear.Out;
-        float s = lora.Scaling;
+        int r = a.Value.Rows, o = linear.Out;
         var e = ws.Rows("dora.e", r, o);
-        be.MatMul(e, lora.A.Value, false, linear.Weight.Value, true, alpha: 2f);          // 2·(W·Aᵀ)ᵀ = 2·A·Wᵀ   [r, out]
+        be.MatMul(e, a.Value, false, linear.Weight.Value, true, alpha: 2f);               // 2·(W·Aᵀ)ᵀ = 2·A·Wᵀ   [r, out]
         var gram = ws.Rows("dora.gram", r, r);
-        be.MatMul(gram, lora.A.Value, false, lora.A.Value, true);                         // A·Aᵀ              [r, r]
-        be.MatMul(e, gram, false, lora.B.Value, true, alpha: s, beta: 1f);                 // + s·(A·Aᵀ)·Bᵀ
+        be.MatMul(gram, a.Value, false, a.Value, true);                                   // A·Aᵀ              [r, r]
+        be.MatMul(e, gram, false, b.Value, true, alpha: s, beta: 1f);                      // + s·(A·Aᵀ)·Bᵀ
         var bt = ws.Rows("dora.bt", r, o);
-        be.MatMul(bt, Identity, false, lora.B.Value, true);                                // Bᵀ                [r, out]
+        be.MatMul(bt, Identity, false, b.Value, true);                                     // Bᵀ                [r, out]
         var dots = ws.Rows("dora.dots", 1, o);
         be.ColumnDots(bt, e, dots);
         var cross = new float[o];
