@@ -28,6 +28,11 @@ public class MemoryPlanTests
         data.Add("qwen2-bias-tied-gqa4", "nf4", true, 0f);
         data.Add("llama-gqa2", "q8_0", false, 0.05f);
         data.Add("qwen3-qknorm", "bf16", true, 0f);
+        data.Add("llama-gqa2", "dora", false, 0f);
+        data.Add("qwen2-bias-tied-gqa4", "dora", true, 0.1f);
+        data.Add("qwen2-bias-tied-gqa4", "save:lm_head", false, 0f);
+        data.Add("qwen2-bias-tied-gqa4", "save:embed_tokens,lm_head", true, 0f);
+        data.Add("llama-gqa2", "save:embed_tokens+dora", true, 0.05f);
         return data;
     }
 
@@ -40,7 +45,12 @@ public class MemoryPlanTests
         TinyCheckpoint.Write(spec, dir.Path, seed: 3, storeAs: method == "bf16" ? DType.BF16 : DType.F32);
         bool full = method == "full";
         var precision = method switch { "full" => WeightPrecision.F32, "nf4" => WeightPrecision.NF4, "q8_0" => WeightPrecision.Q8_0, _ => WeightPrecision.Auto };
-        var lora = new LoraConfig { Rank = 3, Alpha = 6, Dropout = dropout, TargetModules = variant == "llama-gqa2" ? ["q_proj", "v_proj", "down_proj"] : ["all-linear"] };
+        string[] saved = method.StartsWith("save:") ? method[5..].Split('+')[0].Split(',') : [];
+        var lora = new LoraConfig
+        {
+            Rank = 3, Alpha = 6, Dropout = dropout, TargetModules = variant == "llama-gqa2" ? ["q_proj", "v_proj", "down_proj"] : ["all-linear"],
+            UseDora = method.Contains("dora"), ModulesToSave = saved,
+        };
         const int tokens = 37;
 
         var plan = MemoryPlanner.Plan(new MemoryPlanInputs
@@ -52,9 +62,11 @@ public class MemoryPlanTests
 
         using var model = DecoderModel.Load(dir.Path, new CpuBackend(), precision);
         model.GradientCheckpointing = checkpointing;
-        long baseBytes = model.Parameters.Sum(p => p.Value.ByteLength);
         if (full) model.EnableFullFineTuning();
         else model.ApplyLora(lora, seed: 1);
+        long baseBytes = model.Parameters.Where(p => full || !p.Trainable).Sum(p => p.Value.ByteLength);
+        long doraState = model.LoraLinears.Where(l => l.Lora!.Dora is not null)
+            .Sum(l => l.Lora!.Dora!.Scale.ByteLength + l.Lora.Dora.InverseNorm.ByteLength + 4L * l.Lora.Dora.WeightRowNormsSquared.Length + 4L * l.Lora.Rank * l.Lora.Rank);
         using var trainer = new Trainer(model, new TrainerOptions { TotalSteps = 2 });
         var rng = new Random(5);
         var batch = TokenBatch.Pack([
@@ -65,7 +77,7 @@ public class MemoryPlanTests
 
         var trainable = model.TrainableParameters.ToList();
         Assert.Equal(baseBytes, plan["base weights"]);
-        Assert.Equal(full ? 0 : trainable.Sum(p => p.Value.ByteLength), plan["adapter"]);
+        Assert.Equal(full ? 0 : trainable.Sum(p => p.Value.ByteLength) + doraState, plan["adapter"]);
         Assert.Equal(trainable.Sum(p => p.Grad!.ByteLength), plan["gradients"]);
         Assert.Equal(2 * trainable.Sum(p => p.Grad!.ByteLength), plan["optimizer"]);
         Assert.Equal(model.WorkspaceBytes, plan["activations"] + plan["backward scratch"]);
