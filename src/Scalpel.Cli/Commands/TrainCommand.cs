@@ -61,13 +61,13 @@ internal static class TrainCommand
         if (dryRun)
         {
             Console.WriteLine(json ? PlanJson(plan).ToJsonString(new JsonSerializerOptions { WriteIndented = true }) : plan.Describe());
-            if (!plan.Fits && !json) Console.Error.WriteLine(Refusal(plan));
+            if (!plan.Fits && !json) Console.Error.WriteLine(plan.Refusal());
             return plan.Fits ? 0 : 3;
         }
         if (!plan.Fits && !ignorePlan)
         {
             Console.Error.WriteLine(plan.Describe());
-            Console.Error.WriteLine(Refusal(plan));
+            Console.Error.WriteLine(plan.Refusal());
             Console.Error.WriteLine("(--ignore-memory-plan starts it anyway)");
             return 3;
         }
@@ -88,7 +88,7 @@ internal static class TrainCommand
                 if (live && p.ValLoss is null) Console.Write("\r" + line.PadRight(Math.Max(line.Length, 100)));
                 else Console.WriteLine((live ? "\r" : "") + line);
             });
-            var result = FineTuneRecipe.Run(config, resume is not null, RunRegistry.DefaultPath(home), progress, cancel.Token);
+            var result = FineTuneRecipe.Run(config, resume is not null, RunRegistry.DefaultPath(home), progress, cancel.Token, checkMemory: false);
             if (live) Console.WriteLine();
             Console.WriteLine($"{result.Status.ToString().ToLowerInvariant()}: {result.StopReason}");
             if (MemoryPlanner.PeakResidentBytes() is long peak)
@@ -105,10 +105,6 @@ internal static class TrainCommand
             Console.CancelKeyPress -= onCancel;
         }
     }
-
-    private static string Refusal(MemoryPlan plan) =>
-        $"the plan needs {MemoryPlanner.Format(plan.PeakBytes)} but {MemoryPlanner.Format(plan.AvailableBytes ?? 0)} is available; change one of:\n" +
-        string.Join('\n', plan.Advice.Select(a => "  - " + a));
 
     /// <summary>The plan for tools and benchmarks: bytes per item, the peak, and whether it fits.</summary>
     internal static JsonObject PlanJson(MemoryPlan plan)

@@ -38,6 +38,11 @@ public sealed record MemoryPlan
 
     public long this[string item] => Items.FirstOrDefault(i => i.Name == item)?.Bytes ?? 0;
 
+    /// <summary>Why a plan that does not fit is refused, and what would fit.</summary>
+    public string Refusal() =>
+        $"the memory plan needs {MemoryPlanner.Format(PeakBytes)} but {MemoryPlanner.Format(AvailableBytes ?? 0)} is available; change one of:\n" +
+        string.Join('\n', Advice.Select(a => "  - " + a));
+
     /// <summary>The plan as a table for the terminal.</summary>
     public string Describe()
     {
@@ -118,7 +123,7 @@ public static class MemoryPlanner
             throw new TrainConfigException("model.path", [$"model.path: {e.Message}"]);
         }
         var t = config.Training;
-        int tokens = t.TokensPerBatch ?? (t.BatchSize ?? 1) * config.Data.MaxLength;
+        int tokens = (int)Math.Min(int.MaxValue, (long)(t.TokensPerBatch ?? (long)(t.BatchSize ?? 1) * config.Data.MaxLength));
         long FileBytes(string? path) => path is not null && File.Exists(path) ? new FileInfo(path).Length : 0;
         return new MemoryPlanInputs
         {

@@ -5,6 +5,7 @@ using Scalpel.Tensors;
 using Scalpel.Tests.Models;
 using Scalpel.Training;
 using Scalpel.Training.Config;
+using Scalpel.Training.Recipes;
 using Xunit;
 
 namespace Scalpel.Tests.Training;
@@ -130,6 +131,18 @@ public class MemoryPlanTests
             Assert.Equal(max + Math.Log(sum) - row[batch.Targets[rows[k]]], loss[k], 1e-4);   // the GEMM blocks the rows differently
             Assert.Equal(System.Numerics.Tensors.TensorPrimitives.IndexOfMax(row) == batch.Targets[rows[k]], right[k]);
         }
+    }
+
+    [Fact]
+    public void TheRecipeRefusesARunThatCannotFitBeforeWritingAnything()
+    {
+        using var ws = new FineTuneRecipeTests.Workspace();
+        // 65,536 × 32,768 tokens a micro-batch: terabytes of activations on any machine.
+        var config = ws.Config("huge", "data.max_length=32768", "training.batch_size=65536");
+        var e = Assert.Throws<FineTuneException>(() => FineTuneRecipe.Run(config, resume: false, ws.Registry));
+        Assert.Contains("memory plan needs", e.Message);
+        Assert.Contains("change one of", e.Message);
+        Assert.False(Directory.Exists(Path.Combine(ws.Root, "huge")));
     }
 
     [Theory]
