@@ -37,6 +37,9 @@ public sealed class McpRuns(string? registryPath)
 
     public string? RegistryPath { get; } = registryPath;
 
+    /// <summary>The evaluate / compare / export jobs of the same server.</summary>
+    public McpJobs Jobs { get; } = new();
+
     /// <summary>Starts training <paramref name="config"/> on a background thread and returns its id at once.</summary>
     public string Start(TrainConfig config, bool resume)
     {
@@ -88,9 +91,10 @@ public sealed class McpRuns(string? registryPath)
         cancellationToken.ThrowIfCancellationRequested();
     }
 
-    /// <summary>When the client goes away: ask every run still training to stop (each saves a checkpoint) and wait for them.</summary>
+    /// <summary>When the client goes away: ask every run still training to stop (each saves a checkpoint) and every job to cancel, and wait for them.</summary>
     public void StopAll(TimeSpan timeout)
     {
+        Jobs.StopAll(timeout);
         var running = _runs.Values.Where(r => !r.Done).ToList();
         foreach (var run in running) run.Cancel.Cancel();
         Task.WaitAll(running.Select(r => r.Task).ToArray(), timeout);
