@@ -40,6 +40,9 @@ public sealed class McpRuns(string? registryPath)
     /// <summary>The evaluate / compare / export jobs of the same server.</summary>
     public McpJobs Jobs { get; } = new();
 
+    /// <summary>The data check reports of the same server, served as resources.</summary>
+    public McpDataChecks DataChecks { get; } = new();
+
     /// <summary>Starts training <paramref name="config"/> on a background thread and returns its id at once.</summary>
     public string Start(TrainConfig config, bool resume)
     {

@@ -39,6 +39,11 @@ public static class ScalpelMcpServer
                                  ". Check data first, measure prompting baselines with compare before training, and train only when baselines fall short.",
             ToolCollection = collection,
             ResourceCollection = resourceCollection,
+            Handlers = new McpServerHandlers
+            {
+                // The collection lists only templates; the reports and metrics that exist now are listed here.
+                ListResourcesHandler = (_, _) => ValueTask.FromResult(new ListResourcesResult { Resources = resources.Listed().ToList() }),
+            },
         };
     }
 

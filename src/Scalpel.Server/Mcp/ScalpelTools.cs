@@ -64,14 +64,18 @@ public sealed class ScalpelTools(McpRoots roots, McpRuns runs)
     });
 
     [McpServerTool(Name = "check_dataset", ReadOnly = true)]
-    [Description("Validate a training file (JSONL/JSON/CSV/Parquet; chat, instruction, prompt/completion, preference or text): errors, warnings and stats. has_errors true means training would refuse it.")]
+    [Description("Validate a training file (JSONL/JSON/CSV/Parquet; chat, instruction, prompt/completion, preference or text): errors, warnings and stats. has_errors true means training would refuse it. The report stays readable as the resource at resource_uri (scalpel://data-checks/{check_id}).")]
     public CallToolResult CheckDataset([Description("Dataset file")] string file,
         [Description("Optional validation file, checked for overlap with the training file")] string? validation_file = null) => Guard(() =>
     {
         var options = new DataCheckOptions { ValidationFile = validation_file is null ? null : roots.Resolve(validation_file, "validation_file") };
         var report = DataChecker.Check(ExistingFile(file, "file"), options);
-        var json = JsonNode.Parse(report.ToJson())!.AsObject();
+        string text = report.ToJson();
+        var json = JsonNode.Parse(text)!.AsObject();
         json["has_errors"] = report.HasErrors;
+        var kept = runs.DataChecks.Add(report.File, text);
+        json["check_id"] = kept.Id;
+        json["resource_uri"] = kept.Uri;
         return Structured(json);
     });
 

@@ -120,6 +120,17 @@ public sealed class McpClientTests : IDisposable
         var metricLines = ((string)r["metrics"]!).Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Contains(metricLines, l => JsonNode.Parse(l)!["val_loss"] is not null);
         Assert.Equal("text/html", (string?)r["report"]![0]!["mime"]);
+        // The data check report as a resource: listed, and read back as the same report the tool answered with.
+        Assert.Contains("scalpel://data-checks/{check_id}", r["resourceTemplates"]!.AsArray().Select(t => (string?)t));
+        string checkUri = (string)check["structured"]!["resource_uri"]!;
+        Assert.Equal($"scalpel://data-checks/{(string)check["structured"]!["check_id"]!}", checkUri);
+        var listed = r["resources"]!.AsArray();
+        Assert.Contains(listed, x => (string?)x!["uri"] == checkUri && (string?)x["mime"] == "application/json");
+        Assert.Contains(listed, x => (string?)x!["uri"] == $"scalpel://runs/{(string)final["run_id"]!}/report");
+        var checkReport = JsonNode.Parse((string)r["checkReport"]![0]!["text"]!)!;
+        Assert.Equal(400, (long)checkReport["examples"]!);
+        Assert.Equal((string?)check["structured"]!["file"], (string?)checkReport["file"]);
+        Assert.Contains("data check nosuchcheck: no such report", (string?)r["checkMissing"]);
         Assert.True((int)r["report"]![0]!["length"]! > 100);
 
         // The rest of the tools, once each.

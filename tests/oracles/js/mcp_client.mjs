@@ -38,6 +38,10 @@ out.final = brief(await call("run_status", { run_id: runId }));
 out.list = brief(await call("list_runs", {}));
 out.resourceTemplates = (await client.listResourceTemplates()).resourceTemplates.map(t => t.uriTemplate);
 out.metrics = (await client.readResource({ uri: `scalpel://runs/${runId}/metrics` })).contents.map(c => c.text).join("");
+out.resources = (await client.listResources()).resources.map(r => ({ uri: r.uri, name: r.name, mime: r.mimeType }));
+out.checkReport = (await client.readResource({ uri: out.check.structured?.resource_uri })).contents.map(c => ({ mime: c.mimeType, text: c.text }));
+try { await client.readResource({ uri: "scalpel://data-checks/nosuchcheck" }); out.checkMissing = "read"; }
+catch (e) { out.checkMissing = String(e.message); }
 out.report = (await client.readResource({ uri: `scalpel://runs/${runId}/report` })).contents.map(c => ({ mime: c.mimeType, length: c.text?.length }));
 
 // The other tools once each, on the run's adapter.
