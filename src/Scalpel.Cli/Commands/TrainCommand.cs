@@ -1,4 +1,7 @@
 using System.Runtime.InteropServices;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Scalpel.Training;
 using Scalpel.Training.Config;
 using Scalpel.Training.Recipes;
 using Scalpel.Training.Runs;
@@ -6,16 +9,21 @@ using Scalpel.Training.Runs;
 namespace Scalpel.Cli.Commands;
 
 /// <summary>
-/// <c>scalpel train CONFIG.yaml [--set KEY=VALUE ...] [--resume RUN_DIR] [--home DIR]</c>: runs the fine-tuning recipe.
-/// Ctrl-C or SIGTERM finishes the current step, writes a checkpoint and exits; <c>--resume</c> continues from it.
+/// <c>scalpel train CONFIG.yaml [--set KEY=VALUE ...] [--resume RUN_DIR] [--home DIR] [--dry-run [--json]] [--memory-limit SIZE]
+/// [--ignore-memory-plan]</c>: runs the fine-tuning recipe. Ctrl-C or SIGTERM finishes the current step, writes a checkpoint
+/// and exits; <c>--resume</c> continues from it. Before loading anything the memory plan is checked: a run that would not
+/// fit is refused with what to change; <c>--dry-run</c> prints the plan (and a time estimate) and stops there.
 /// </summary>
 internal static class TrainCommand
 {
-    private const string Usage = "usage: scalpel train CONFIG.yaml [--set KEY=VALUE ...] [--resume RUN_DIR] [--home DIR]";
+    private const string Usage = "usage: scalpel train CONFIG.yaml [--set KEY=VALUE ...] [--resume RUN_DIR] [--home DIR] [--dry-run [--json]] " +
+                                 "[--memory-limit SIZE] [--ignore-memory-plan]";
 
     public static int Run(string[] args)
     {
         string? configPath = null, resume = null, home = null;
+        bool dryRun = false, json = false, ignorePlan = false;
+        long? memoryLimit = null;
         var overrides = new List<string>();
         for (int i = 0; i < args.Length; i++)
         {
@@ -25,6 +33,14 @@ internal static class TrainCommand
                 case "--set": overrides.Add(Value()); break;
                 case "--resume": resume = Value(); break;
                 case "--home": home = Value(); break;
+                case "--dry-run": dryRun = true; break;
+                case "--json": json = true; break;
+                case "--ignore-memory-plan": ignorePlan = true; break;
+                case "--memory-limit":
+                    string size = Value();
+                    memoryLimit = MemoryPlanner.TryParseSize(size, out long bytes) ? bytes
+                        : throw new UsageException($"--memory-limit: '{size}' is not a size (e.g. 8G, 512M, 1073741824)");
+                    break;
                 case var a when a.StartsWith("--", StringComparison.Ordinal): throw new UsageException($"unknown option '{a}'\n{Usage}");
                 default:
                     if (configPath is not null) throw new UsageException(Usage);
@@ -38,6 +54,23 @@ internal static class TrainCommand
         var config = TrainConfig.Load(configPath, overrides);
         if (resume is not null && Path.GetFullPath(config.Output.Dir) != Path.GetFullPath(resume))
             config = config with { Output = config.Output with { Dir = resume } };
+        if (json && !dryRun) throw new UsageException($"--json goes with --dry-run\n{Usage}");
+
+        config.CheckInputsExist();
+        var plan = MemoryPlanner.Plan(config, memoryLimit, estimateTime: dryRun);
+        if (dryRun)
+        {
+            Console.WriteLine(json ? PlanJson(plan).ToJsonString(new JsonSerializerOptions { WriteIndented = true }) : plan.Describe());
+            if (!plan.Fits && !json) Console.Error.WriteLine(Refusal(plan));
+            return plan.Fits ? 0 : 3;
+        }
+        if (!plan.Fits && !ignorePlan)
+        {
+            Console.Error.WriteLine(plan.Describe());
+            Console.Error.WriteLine(Refusal(plan));
+            Console.Error.WriteLine("(--ignore-memory-plan starts it anyway)");
+            return 3;
+        }
 
         using var cancel = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
@@ -58,6 +91,8 @@ internal static class TrainCommand
             var result = FineTuneRecipe.Run(config, resume is not null, RunRegistry.DefaultPath(home), progress, cancel.Token);
             if (live) Console.WriteLine();
             Console.WriteLine($"{result.Status.ToString().ToLowerInvariant()}: {result.StopReason}");
+            if (MemoryPlanner.PeakResidentBytes() is long peak)
+                Console.WriteLine($"peak memory {MemoryPlanner.Format(peak)} (planned {MemoryPlanner.Format(plan.PeakBytes)})");
             if (result.BestStep is int best) Console.WriteLine($"best validation loss {result.BestValLoss:F4} at step {best}");
             Console.WriteLine(result.Status == RunStatus.Interrupted
                 ? $"resume with: scalpel train --resume {result.RunDirectory}"
@@ -69,6 +104,39 @@ internal static class TrainCommand
         {
             Console.CancelKeyPress -= onCancel;
         }
+    }
+
+    private static string Refusal(MemoryPlan plan) =>
+        $"the plan needs {MemoryPlanner.Format(plan.PeakBytes)} but {MemoryPlanner.Format(plan.AvailableBytes ?? 0)} is available; change one of:\n" +
+        string.Join('\n', plan.Advice.Select(a => "  - " + a));
+
+    /// <summary>The plan for tools and benchmarks: bytes per item, the peak, and whether it fits.</summary>
+    internal static JsonObject PlanJson(MemoryPlan plan)
+    {
+        var items = new JsonObject();
+        foreach (var item in plan.Items) items[item.Name.Replace(' ', '_') + "_bytes"] = item.Bytes;
+        var result = new JsonObject
+        {
+            ["tokens_per_micro_batch"] = plan.TokensPerMicroBatch,
+            ["items"] = items,
+            ["weights_bytes"] = plan["base weights"],
+            ["adapter_bytes"] = plan["adapter"],
+            ["gradients_bytes"] = plan["gradients"],
+            ["optimizer_bytes"] = plan["optimizer"],
+            ["activations_bytes"] = plan["activations"] + plan["backward scratch"],
+            ["load_peak_bytes"] = plan.LoadPeakBytes,
+            ["peak_bytes"] = plan.PeakBytes,
+            ["available_bytes"] = plan.AvailableBytes,
+            ["fits"] = plan.Fits,
+            ["advice"] = new JsonArray(plan.Advice.Select(a => (JsonNode)a).ToArray()),
+        };
+        if (plan.Time is { } t)
+            result["time"] = new JsonObject
+            {
+                ["steps"] = t.Steps, ["tokens_per_step"] = t.TokensPerStep, ["tokens_per_second"] = Math.Round(t.TokensPerSecond, 1),
+                ["seconds"] = Math.Round(t.Duration.TotalSeconds), ["basis"] = t.Basis,
+            };
+        return result;
     }
 
     private static string Bar(FineTuneProgress p)

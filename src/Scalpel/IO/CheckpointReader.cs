@@ -66,6 +66,12 @@ public sealed class CheckpointReader : IDisposable
 
     public void ReadAsBF16(string name, Span<ushort> destination) => Owner(name).ReadAsBF16(name, destination);
 
+    /// <summary>Elements [start, start + destination.Length) of a tensor as F32.</summary>
+    public void ReadAsF32(string name, long start, Span<float> destination) => Owner(name).ReadAsF32(name, start, destination);
+
+    /// <summary>Elements [start, start + destination.Length) of a tensor as BF16 bits.</summary>
+    public void ReadAsBF16(string name, long start, Span<ushort> destination) => Owner(name).ReadAsBF16(name, start, destination);
+
     public void Dispose()
     {
         foreach (SafeTensorsFile file in _files) file.Dispose();

@@ -10,7 +10,7 @@ public sealed record CheckpointTensor(string Name, int[] Shape, Func<float[]> Va
 /// <summary>
 /// Writes Hugging Face checkpoint weights: one model.safetensors, or shards of at most a given size named
 /// <c>model-0000i-of-0000N.safetensors</c> plus model.safetensors.index.json, as transformers' save_pretrained does.
-/// Only one shard's tensors are in memory at a time.
+/// Only one tensor is in memory at a time: each is produced while its shard is written.
 /// </summary>
 public static class CheckpointWriter
 {
@@ -57,7 +57,7 @@ public static class CheckpointWriter
     private static void WriteShard(string path, List<CheckpointTensor> tensors, DType storeAs, Dictionary<string, string> metadata)
     {
         var writer = new SafeTensorsWriter();
-        foreach (var t in tensors) writer.Add(t.Name, storeAs, t.Shape, t.Values());
+        foreach (var t in tensors) writer.Add(t.Name, storeAs, t.Shape, () => t.Values());   // produced one at a time while saving
         writer.Save(path, metadata);
     }
 }

@@ -115,6 +115,31 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         if (destination.IsEmpty) return;
         fixed (float* d = destination)
             SafeTensorsConversions.ToF32(entry.DType!.Value, DataPointer(entry), d, destination.Length);
+        ReleasePages(entry, 0, destination.Length);
+    }
+
+    /// <summary>Reads elements [start, start + destination.Length) of a tensor as F32: loading a large tensor in pieces.</summary>
+    public void ReadAsF32(string name, long start, Span<float> destination)
+    {
+        SafeTensorsEntry entry = Readable(name);
+        CheckRange(entry, start, destination.Length);
+        if (destination.IsEmpty) return;
+        int size = entry.DType!.Value.SizeOf();
+        fixed (float* d = destination)
+            SafeTensorsConversions.ToF32(entry.DType!.Value, DataPointer(entry) + start * size, d, destination.Length);
+        ReleasePages(entry, start, destination.Length);
+    }
+
+    /// <summary>Reads elements [start, start + destination.Length) of a tensor as BF16 bits.</summary>
+    public void ReadAsBF16(string name, long start, Span<ushort> destination)
+    {
+        SafeTensorsEntry entry = Readable(name);
+        CheckRange(entry, start, destination.Length);
+        if (destination.IsEmpty) return;
+        int size = entry.DType!.Value.SizeOf();
+        fixed (ushort* d = destination)
+            SafeTensorsConversions.ToBF16(entry.DType!.Value, DataPointer(entry) + start * size, d, destination.Length);
+        ReleasePages(entry, start, destination.Length);
     }
 
     /// <summary>Reads a tensor as BF16 bits (F32/F16 rounded to nearest-even).</summary>
@@ -125,6 +150,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         if (destination.IsEmpty) return;
         fixed (ushort* d = destination)
             SafeTensorsConversions.ToBF16(entry.DType!.Value, DataPointer(entry), d, destination.Length);
+        ReleasePages(entry, 0, destination.Length);
     }
 
     public void Dispose()
@@ -154,6 +180,33 @@ public sealed unsafe class SafeTensorsFile : IDisposable
             throw new ArgumentException(
                 $"tensor '{entry.Name}' in '{Path}' has {entry.ElementCount} elements but the destination holds {length}", "destination");
     }
+
+    private void CheckRange(SafeTensorsEntry entry, long start, int length)
+    {
+        if (start < 0 || start + length > entry.ElementCount)
+            throw new ArgumentOutOfRangeException(nameof(start),
+                $"elements [{start}, {start + length}) are outside tensor '{entry.Name}' in '{Path}' ({entry.ElementCount} elements)");
+    }
+
+    /// <summary>
+    /// Drops the pages of a range just read from this process's mapping (madvise DONTNEED on Linux). A read-only
+    /// file mapping keeps every page it touched resident, so loading a model would otherwise count the whole file in
+    /// the process's memory until the reader closes; the kernel's page cache still holds the data.
+    /// </summary>
+    private void ReleasePages(SafeTensorsEntry entry, long start, long count)
+    {
+        if (!OperatingSystem.IsLinux() || count == 0) return;
+        long page = Environment.SystemPageSize;
+        long size = entry.DType!.Value.SizeOf();
+        long first = (long)DataPointer(entry) + start * size, last = first + count * size;
+        long alignedFirst = (first + page - 1) / page * page, alignedLast = last / page * page;   // whole pages only
+        if (alignedLast > alignedFirst) _ = Madvise((void*)alignedFirst, (nuint)(alignedLast - alignedFirst), MadviseDontNeed);
+    }
+
+    private const int MadviseDontNeed = 4;
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "madvise")]
+    private static extern int Madvise(void* address, nuint length, int advice);
 
     private byte* DataPointer(SafeTensorsEntry entry)
     {

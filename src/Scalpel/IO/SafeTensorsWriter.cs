@@ -25,9 +25,10 @@ public sealed class SafeTensorsWriter
     private readonly List<Entry> _entries = [];
     private readonly HashSet<string> _names = new(StringComparer.Ordinal);
 
-    private sealed record Entry(string Name, DType StoreAs, int[] Shape, ReadOnlyMemory<float> F32, ReadOnlyMemory<ushort> BF16)
+    private sealed record Entry(string Name, DType StoreAs, int[] Shape, ReadOnlyMemory<float> F32, ReadOnlyMemory<ushort> BF16,
+        Func<ReadOnlyMemory<float>>? Producer = null)
     {
-        public long ElementCount => Math.Max(F32.Length, BF16.Length);
+        public long ElementCount => Producer is null ? Math.Max(F32.Length, BF16.Length) : Shape.Aggregate(1L, (a, b) => a * b);
         public long ByteLength => ElementCount * StoreAs.SizeOf();
     }
 
@@ -38,6 +39,22 @@ public sealed class SafeTensorsWriter
             throw new ArgumentOutOfRangeException(nameof(storeAs), storeAs, "tensors are stored as F32, BF16 or F16");
         int[] checkedShape = CheckNew(name, shape, data.Length);
         _entries.Add(new Entry(name, storeAs, checkedShape, data, default));
+        _names.Add(name);
+    }
+
+    /// <summary>
+    /// Adds a tensor whose F32 data <paramref name="produce"/> makes when <see cref="Save"/> reaches it, so only one
+    /// such tensor is in memory at a time (optimizer moments and full fine-tuning's weights are as large as the model).
+    /// </summary>
+    public void Add(string name, DType storeAs, int[] shape, Func<ReadOnlyMemory<float>> produce)
+    {
+        if (storeAs is not (DType.F32 or DType.BF16 or DType.F16))
+            throw new ArgumentOutOfRangeException(nameof(storeAs), storeAs, "tensors are stored as F32, BF16 or F16");
+        ArgumentNullException.ThrowIfNull(produce);
+        long elements = (shape ?? throw new ArgumentNullException(nameof(shape))).Aggregate(1L, (a, b) => checked(a * b));
+        if (elements > int.MaxValue) throw new ArgumentException($"tensor '{name}' has {elements} elements, over a single array's limit", nameof(shape));
+        int[] checkedShape = CheckNew(name, shape, (int)elements);
+        _entries.Add(new Entry(name, storeAs, checkedShape, default, default, produce));
         _names.Add(name);
     }
 
@@ -150,6 +167,14 @@ public sealed class SafeTensorsWriter
 
     private static void WriteData(FileStream stream, Entry e)
     {
+        if (e.Producer is not null)
+        {
+            var data = e.Producer();
+            if (data.Length != e.ElementCount)
+                throw new InvalidOperationException($"tensor '{e.Name}': produced {data.Length} elements, its shape holds {e.ElementCount}");
+            WriteData(stream, e with { F32 = data, Producer = null });
+            return;
+        }
         if (e.F32.IsEmpty) // BF16 bits from AddBF16, or an empty tensor
         {
             stream.Write(MemoryMarshal.AsBytes(e.BF16.Span));

@@ -149,17 +149,25 @@ public sealed partial class DecoderModel : IDisposable
         }
         bool bf16 = precision == WeightPrecision.BF16 || (precision == WeightPrecision.Auto && info.DType == DType.BF16);
         var tensor = backend.Allocate(bf16 ? DType.BF16 : DType.F32, shape);
-        if (bf16)
+        // Read a band of rows at a time, so the only host copy is one band (an embedding is hundreds of MB).
+        int rows = shape[0], columns = shape.Length > 1 ? shape[1] : 1;
+        int band = (int)Math.Clamp(Training.MemoryPlanner.LoadChunkElements / Math.Max(1, columns), 1, rows);
+        var f32 = bf16 ? null : new float[(long)band * columns];
+        var bits = bf16 ? new ushort[(long)band * columns] : null;
+        for (int r0 = 0; r0 < rows; r0 += band)
         {
-            var host = new ushort[info.ElementCount];
-            reader.ReadAsBF16(name, host);
-            backend.Upload(tensor, host);
-        }
-        else
-        {
-            var host = new float[info.ElementCount];
-            reader.ReadAsF32(name, host);
-            backend.Upload(tensor, host);
+            int n = Math.Min(band, rows - r0);
+            var target = shape.Length > 1 ? backend.RowView(tensor, r0, n) : tensor;
+            if (bf16)
+            {
+                reader.ReadAsBF16(name, (long)r0 * columns, bits.AsSpan(0, n * columns));
+                backend.Upload(target, bits.AsSpan(0, n * columns));
+            }
+            else
+            {
+                reader.ReadAsF32(name, (long)r0 * columns, f32.AsSpan(0, n * columns));
+                backend.Upload(target, f32.AsSpan(0, n * columns));
+            }
         }
         return new Parameter(name, tensor);
     }
@@ -341,6 +349,38 @@ public sealed partial class DecoderModel : IDisposable
         var result = new float[logits.Length];
         Backend.Download(logits, result);
         return result;
+    }
+
+    /// <summary>
+    /// For each listed token of the batch: −log p(target) and whether the arg-max is the target, in evaluation mode.
+    /// Logits are made a chunk of rows at a time (the fused cross-entropy's budget), never [rows, vocab] at once.
+    /// </summary>
+    public void ScoreTargets(TokenBatch batch, ReadOnlySpan<int> rows, Span<double> loss, Span<bool> argmaxIsTarget)
+    {
+        if (loss.Length != rows.Length || argmaxIsTarget.Length != rows.Length)
+            throw new ArgumentException("loss and argmaxIsTarget need one entry per row");
+        var hN = ForwardHidden(batch, training: false);
+        int vocab = Spec.VocabSize, chunk = Math.Clamp((8 << 20) / vocab, 1, 512);
+        var host = new float[(long)Math.Min(chunk, Math.Max(rows.Length, 1)) * vocab];
+        for (int start = 0; start < rows.Length; start += chunk)
+        {
+            int n = Math.Min(chunk, rows.Length - start);
+            var picked = _ws.Rows("score.h", n, Spec.HiddenSize);
+            Backend.GatherRows(picked, hN, rows.Slice(start, n));
+            var logits = _ws.Rows("score.logits", n, vocab);
+            Backend.MatMul(logits, picked, false, LmHead.Value, true);
+            Backend.Download(logits, host.AsSpan(0, n * vocab));
+            for (int k = 0; k < n; k++)
+            {
+                var row = host.AsSpan(k * vocab, vocab);
+                int target = batch.Targets[rows[start + k]];
+                float max = System.Numerics.Tensors.TensorPrimitives.Max(row);
+                double sum = 0;
+                foreach (float x in row) sum += Math.Exp(x - max);
+                loss[start + k] = max + Math.Log(sum) - row[target];
+                argmaxIsTarget[start + k] = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(row) == target;
+            }
+        }
     }
 
     // ───────────────────────────── backward ─────────────────────────────

@@ -88,8 +88,9 @@ public sealed class Trainer : IDisposable
         var writer = new SafeTensorsWriter();
         foreach (var (p, m, v) in _state)
         {
-            writer.Add(p.Name + ".exp_avg", DType.F32, p.Value.Shape, Download(m));
-            writer.Add(p.Name + ".exp_avg_sq", DType.F32, p.Value.Shape, Download(v));
+            // Downloaded one at a time while the file is written: the moments are twice the trainable parameters.
+            writer.Add(p.Name + ".exp_avg", DType.F32, p.Value.Shape, () => Download(m));
+            writer.Add(p.Name + ".exp_avg_sq", DType.F32, p.Value.Shape, () => Download(v));
         }
         writer.Save(path, new Dictionary<string, string>
         {

@@ -254,14 +254,13 @@ public static class FineTuneRecipe
     /// <summary>
     /// Validation loss (token-weighted mean), mean token accuracy (arg-max equals the target) and exact match (every
     /// trained token of an example is the arg-max: what greedy decoding would reproduce), from one forward pass per
-    /// batch: the loss is taken from the same logits the accuracies read.
+    /// batch: the loss is taken from the same logits the accuracies read, a chunk of rows at a time.
     /// </summary>
     public static EvaluationResult Evaluate(DecoderModel model, IReadOnlyList<RenderedExample> examples, int batchSize)
     {
         double lossSum = 0, weightSum = 0;
         long correct = 0, counted = 0;
         int exact = 0;
-        int vocab = model.Spec.VocabSize;
         for (int start = 0; start < examples.Count; start += batchSize)
         {
             var indices = Enumerable.Range(start, Math.Min(batchSize, examples.Count - start)).ToArray();
@@ -270,18 +269,15 @@ public static class FineTuneRecipe
             var wrongExamples = new HashSet<int>();   // keyed by each example's first token (its segment start)
             if (rows.Length > 0)
             {
-                var logits = model.Logits(batch, rows);
+                var losses = new double[rows.Length];
+                var right = new bool[rows.Length];
+                model.ScoreTargets(batch, rows, losses, right);
                 for (int k = 0; k < rows.Length; k++)
                 {
-                    var row = logits.AsSpan(k * vocab, vocab);
-                    int target = batch.Targets[rows[k]];
-                    float max = System.Numerics.Tensors.TensorPrimitives.Max(row);
-                    double sum = 0;
-                    foreach (float x in row) sum += Math.Exp(x - max);
                     double weight = batch.Weights?[rows[k]] ?? 1.0;
-                    lossSum += weight * (max + Math.Log(sum) - row[target]);
+                    lossSum += weight * losses[k];
                     weightSum += weight;
-                    if (System.Numerics.Tensors.TensorPrimitives.IndexOfMax(row) == target) correct++;
+                    if (right[k]) correct++;
                     else wrongExamples.Add(batch.SegmentStart[rows[k]]);
                     counted++;
                 }
