@@ -12,6 +12,7 @@ using Scalpel.IO;
 using Scalpel.IO.Gguf;
 using Scalpel.Models;
 using Scalpel.Tensors;
+using Scalpel.Training;
 using Scalpel.Training.Config;
 using Scalpel.Training.Runs;
 
@@ -138,23 +139,52 @@ public sealed class ScalpelTools(McpRoots roots, McpRuns runs)
         return new ConfigCreated(config, runDir, result.Parameters, result.Examples, result.MeanTokens, result.P95Tokens, result.Reasons, result.Yaml);
     });
 
+    [McpServerTool(Name = "estimate_training", ReadOnly = true)]
+    [Description("Memory and time a training config would take, before loading anything (scalpel train --dry-run --json): bytes for weights, adapter, gradients, optimizer and activations, the peak against the memory available (fits), advice when it does not fit, and a time estimate (steps, tokens/s measured on this machine, seconds). summary is the same plan as text.")]
+    public CallToolResult EstimateTraining([Description("Training config (.yaml)")] string config_path,
+        [Description("Overrides as KEY=VALUE, e.g. training.max_steps=100")] string[]? overrides = null,
+        [Description("Memory to plan against, e.g. 8G or 512M (default: what this machine has available)")] string? memory_limit = null) => Guard(() =>
+    {
+        var config = LoadConfig(config_path, overrides);
+        long? limit = null;
+        if (memory_limit is not null)
+            limit = MemoryPlanner.TryParseSize(memory_limit, out long bytes) ? bytes
+                : throw new ArgumentException($"memory_limit: '{memory_limit}' is not a size (e.g. 8G, 512M, 1073741824)");
+        var plan = MemoryPlanner.Plan(config, limit, estimateTime: true);
+        var json = plan.ToJson();
+        json["summary"] = plan.Describe();
+        if (!plan.Fits) json["refusal"] = plan.Refusal();
+        return Structured(json);
+    });
+
     [McpServerTool(Name = "start_training", UseStructuredContent = true)]
-    [Description("Start fine-tuning from a config file. Returns a run id at once; training continues in the background. Follow it with run_status (or wait_for_run for progress notifications); stop it with cancel_run.")]
+    [Description("Start fine-tuning from a config file. Returns a run id at once; training continues in the background. Follow it with run_status (or wait_for_run for progress notifications); stop it with cancel_run. A run whose memory plan does not fit the memory available is refused with what to change (estimate_training shows the plan).")]
     public RunStarted StartTraining([Description("Training config (.yaml)")] string config_path,
         [Description("Overrides as KEY=VALUE, e.g. training.max_steps=100")] string[]? overrides = null,
-        [Description("Resume the run already in the config's output.dir from its latest checkpoint")] bool resume = false) => Guard(() =>
+        [Description("Resume the run already in the config's output.dir from its latest checkpoint")] bool resume = false,
+        [Description("Start even when the memory plan says the run will not fit")] bool ignore_memory_plan = false) => Guard(() =>
     {
-        string path = roots.Resolve(config_path, "config_path");
-        if (!File.Exists(path)) throw new ArgumentException($"{config_path}: no such config file");
+        var config = LoadConfig(config_path, overrides);
+        string runDir = roots.Resolve(config.Output.Dir, "output.dir");
+        var plan = MemoryPlanner.Plan(config, estimateTime: false);
+        if (!plan.Fits && !ignore_memory_plan) throw new ArgumentException(plan.Refusal());
+        string id = runs.Start(config, resume);
+        return new RunStarted(id, runDir, $"training in the background; poll run_status with run_id {id}");
+    });
+
+    /// <summary>A config whose every path lies under the roots and whose model and data exist (refused now, not in the background).</summary>
+    private TrainConfig LoadConfig(string configPath, string[]? overrides)
+    {
+        string path = roots.Resolve(configPath, "config_path");
+        if (!File.Exists(path)) throw new ArgumentException($"{configPath}: no such config file");
         var config = TrainConfig.Load(path, overrides ?? []);
         roots.Resolve(config.Model.Path, "model.path");
         roots.Resolve(config.Data.Train, "data.train");
         if (config.Data.Validation is { } v) roots.Resolve(v, "data.validation");
-        string runDir = roots.Resolve(config.Output.Dir, "output.dir");
-        config.CheckInputsExist();   // refuse a missing model or data file now, not in the background
-        string id = runs.Start(config, resume);
-        return new RunStarted(id, runDir, $"training in the background; poll run_status with run_id {id}");
-    });
+        roots.Resolve(config.Output.Dir, "output.dir");
+        config.CheckInputsExist();
+        return config;
+    }
 
     [McpServerTool(Name = "run_status", ReadOnly = true, UseStructuredContent = true)]
     [Description("State of a run started by start_training (running, completed, stopped = early stopping, interrupted, failed) with its latest metrics: step, loss, validation loss and accuracy, best validation loss, adapter path.")]

@@ -13,6 +13,7 @@ namespace Scalpel.Tests.Mcp;
 /// data, a keyword-task run starts at once and is followed to completion with progress notifications, and paths
 /// outside the roots (directly or through .. and a symlink) are tool errors. A missing node or package is a failure.
 /// </summary>
+[Collection("console")]   // CliRunner swaps Console.Out to compare the CLI's messages
 public sealed class McpClientTests : IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "scalpel-mcp-" + Guid.NewGuid().ToString("N")[..8]);
@@ -99,6 +100,25 @@ public sealed class McpClientTests : IDisposable
         Assert.Contains("outside the allowed roots", (string?)r["dotdot"]!["text"]);
         Assert.True((bool)r["missing"]!["isError"]!);
         Assert.Equal($"{work}/no-such.jsonl: no such file", (string?)r["missing"]!["text"]);   // the CLI's line after "scalpel: "
+
+        // estimate_training: the plan scalpel train --dry-run --json prints, from the same library call.
+        var estimate = r["estimate"]!;
+        Assert.False((bool)estimate["isError"]!, (string?)estimate["text"]);
+        Assert.True((bool)estimate["structured"]!["fits"]!);
+        Assert.True((long)estimate["structured"]!["peak_bytes"]! > 0);
+        Assert.Equal(60, (int)estimate["structured"]!["time"]!["steps"]!);
+        Assert.Contains("peak", (string?)estimate["structured"]!["summary"]);
+        var tight = r["estimateTight"]!["structured"]!;
+        Assert.False((bool)tight["fits"]!);
+        Assert.NotEmpty(tight["advice"]!.AsArray());
+        var cliPlan = Scalpel.Tests.Cli.CliRunner.Run("train", Path.Combine(work, "config.yaml"), "--dry-run", "--json", "--memory-limit", "1M");
+        Assert.Equal(3, cliPlan.Code);
+        var cliJson = JsonNode.Parse(cliPlan.Out)!;
+        foreach (var key in new[] { "items", "peak_bytes", "load_peak_bytes", "available_bytes", "fits", "advice" })
+            Assert.True(JsonNode.DeepEquals(cliJson[key], tight[key]), $"{key}: CLI {cliJson[key]?.ToJsonString()} vs MCP {tight[key]?.ToJsonString()}");
+        Assert.Equal(cliJson["time"]!["steps"]!.GetValue<int>(), (int)tight["time"]!["steps"]!);
+        Assert.True((bool)r["estimateBadLimit"]!["isError"]!);
+        Assert.Equal("memory_limit: 'lots' is not a size (e.g. 8G, 512M, 1073741824)", (string?)r["estimateBadLimit"]!["text"]);
 
         // start_training answers before the run ends; the run is followed to its end.
         Assert.False((bool)r["start"]!["isError"]!, (string?)r["start"]!["text"]);

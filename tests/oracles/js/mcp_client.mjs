@@ -21,6 +21,9 @@ out.outside = brief(await call("check_dataset", { file: outside }));
 out.dotdot = brief(await call("inspect_model", { model_dir: `${work}/../../../../../../etc` }));
 out.missing = brief(await call("check_dataset", { file: `${work}/no-such.jsonl` }));
 
+out.estimate = brief(await call("estimate_training", { config_path: `${work}/config.yaml`, overrides: ["training.max_steps=60"] }));
+out.estimateTight = brief(await call("estimate_training", { config_path: `${work}/config.yaml`, memory_limit: "1M" }));
+out.estimateBadLimit = brief(await call("estimate_training", { config_path: `${work}/config.yaml`, memory_limit: "lots" }));
 let started = Date.now();
 out.start = brief(await call("start_training", { config_path: `${work}/config.yaml`, overrides: ["training.max_steps=60", "validation.interval=20"] }));
 out.startMs = Date.now() - started;
