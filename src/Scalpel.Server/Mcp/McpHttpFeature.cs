@@ -42,7 +42,33 @@ internal sealed class McpHttpSessions : IAsyncDisposable
 {
     private const string SessionHeader = "Mcp-Session-Id";
 
-    private sealed record Session(StreamableHttpServerTransport Transport, McpServer Server, Task Running);
+    /// <summary>A session nobody has used for this long (no request in flight, no event stream open) is ended.</summary>
+    private static readonly TimeSpan IdleTimeout = TimeSpan.FromHours(2);
+
+    private sealed class Session(StreamableHttpServerTransport transport, McpServer server, Task running)
+    {
+        public StreamableHttpServerTransport Transport { get; } = transport;
+        public McpServer Server { get; } = server;
+        public Task Running { get; } = running;
+        /// <summary>Requests and event streams open now.</summary>
+        public int Open;
+        public long LastUsedTicks = Environment.TickCount64;
+
+        public void Enter()
+        {
+            Interlocked.Increment(ref Open);
+            Volatile.Write(ref LastUsedTicks, Environment.TickCount64);
+        }
+
+        public void Leave()
+        {
+            Volatile.Write(ref LastUsedTicks, Environment.TickCount64);
+            Interlocked.Decrement(ref Open);
+        }
+
+        public bool Idle(TimeSpan timeout) =>
+            Volatile.Read(ref Open) == 0 && Environment.TickCount64 - Volatile.Read(ref LastUsedTicks) > timeout.TotalMilliseconds;
+    }
 
     private readonly ConcurrentDictionary<string, Session> _sessions = new(StringComparer.Ordinal);
     private readonly McpRoots _roots;
@@ -98,7 +124,10 @@ internal sealed class McpHttpSessions : IAsyncDisposable
         context.Response.Headers[SessionHeader] = id;
         context.Response.Headers.CacheControl = "no-cache,no-store";
         context.Response.ContentType = "text/event-stream";
-        bool answered = await session.Transport.HandlePostRequestAsync(message, context.Response.Body, context.RequestAborted);
+        bool answered;
+        session.Enter();
+        try { answered = await session.Transport.HandlePostRequestAsync(message, context.Response.Body, context.RequestAborted); }
+        finally { session.Leave(); }
         if (!answered && !context.Response.HasStarted)
         {
             // A notification or a response from the client: nothing to answer.
@@ -124,8 +153,10 @@ internal sealed class McpHttpSessions : IAsyncDisposable
         context.Response.Headers.CacheControl = "no-cache,no-store";
         context.Response.ContentType = "text/event-stream";
         await context.Response.Body.FlushAsync(context.RequestAborted);
+        session.Enter();
         try { await session.Transport.HandleGetRequestAsync(context.Response.Body, context.RequestAborted); }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested) { }
+        finally { session.Leave(); }
     }
 
     /// <summary>The client ends its session. Runs and jobs it started keep going: they belong to the server.</summary>
@@ -143,6 +174,9 @@ internal sealed class McpHttpSessions : IAsyncDisposable
 
     private (string Id, Session Session) Start()
     {
+        // Clients that vanish without a DELETE leave sessions behind; a new session is the moment to sweep them.
+        foreach (var (staleId, stale) in _sessions)
+            if (stale.Idle(IdleTimeout) && _sessions.TryRemove(staleId, out _)) _ = End(stale);
         string id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         var transport = new StreamableHttpServerTransport { SessionId = id };
         var server = McpServer.Create(transport, ScalpelMcpServer.Options(_roots, _runs));
