@@ -97,9 +97,9 @@ public sealed class McpRuns(string? registryPath)
     /// <summary>When the client goes away: ask every run still training to stop (each saves a checkpoint) and every job to cancel, and wait for them.</summary>
     public void StopAll(TimeSpan timeout)
     {
-        Jobs.StopAll(timeout);
         var running = _runs.Values.Where(r => !r.Done).ToList();
-        foreach (var run in running) run.Cancel.Cancel();
+        foreach (var run in running) run.Cancel.Cancel();   // first, so runs checkpoint while the jobs wind down
+        Jobs.StopAll(timeout);
         Task.WaitAll(running.Select(r => r.Task).ToArray(), timeout);
     }
 
