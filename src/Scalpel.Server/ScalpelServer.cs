@@ -12,8 +12,8 @@ using Microsoft.Extensions.Logging;
 namespace Scalpel.Server;
 
 /// <summary>
-/// The <c>scalpel serve</c> process: the OpenAI-compatible API under /v1 (inference, files, fine-tuning jobs) and the
-/// dashboard at /. Features register their endpoints through <see cref="IServerFeature"/>.
+/// The <c>scalpel serve</c> process: the OpenAI-compatible API under /v1 (inference, files, fine-tuning jobs), MCP at
+/// /mcp (both behind the API keys) and the dashboard at /. Features register their endpoints through <see cref="IServerFeature"/>.
 /// </summary>
 public sealed class ScalpelServer : IAsyncDisposable
 {
@@ -54,8 +54,11 @@ public sealed class ScalpelServer : IAsyncDisposable
         if (options.CorsOrigins.Count > 0) app.UseCors();
         app.Use(async (context, next) =>
         {
-            if (options.ApiKeys.Count > 0 && context.Request.Path.StartsWithSegments("/v1") && !Authorized(context, options))
+            bool guarded = context.Request.Path.StartsWithSegments("/v1") || context.Request.Path.StartsWithSegments("/mcp");
+            if (options.ApiKeys.Count > 0 && guarded && !Authorized(context, options))
             {
+                // MCP clients look for the challenge header to know a bearer token is wanted.
+                context.Response.Headers.WWWAuthenticate = "Bearer";
                 await OpenAiErrors.Write(context, 401, "Incorrect API key provided: send it as 'Authorization: Bearer KEY'.", "invalid_request_error", "invalid_api_key");
                 return;
             }

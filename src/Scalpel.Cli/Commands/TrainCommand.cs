@@ -60,7 +60,7 @@ internal static class TrainCommand
         var plan = MemoryPlanner.Plan(config, memoryLimit, estimateTime: dryRun);
         if (dryRun)
         {
-            Console.WriteLine(json ? PlanJson(plan).ToJsonString(new JsonSerializerOptions { WriteIndented = true }) : plan.Describe());
+            Console.WriteLine(json ? plan.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }) : plan.Describe());
             if (!plan.Fits && !json) Console.Error.WriteLine(plan.Refusal());
             return plan.Fits ? 0 : 3;
         }
@@ -104,35 +104,6 @@ internal static class TrainCommand
         {
             Console.CancelKeyPress -= onCancel;
         }
-    }
-
-    /// <summary>The plan for tools and benchmarks: bytes per item, the peak, and whether it fits.</summary>
-    internal static JsonObject PlanJson(MemoryPlan plan)
-    {
-        var items = new JsonObject();
-        foreach (var item in plan.Items) items[item.Name.Replace(' ', '_') + "_bytes"] = item.Bytes;
-        var result = new JsonObject
-        {
-            ["tokens_per_micro_batch"] = plan.TokensPerMicroBatch,
-            ["items"] = items,
-            ["weights_bytes"] = plan["base weights"],
-            ["adapter_bytes"] = plan["adapter"],
-            ["gradients_bytes"] = plan["gradients"],
-            ["optimizer_bytes"] = plan["optimizer"],
-            ["activations_bytes"] = plan["activations"] + plan["backward scratch"],
-            ["load_peak_bytes"] = plan.LoadPeakBytes,
-            ["peak_bytes"] = plan.PeakBytes,
-            ["available_bytes"] = plan.AvailableBytes,
-            ["fits"] = plan.Fits,
-            ["advice"] = new JsonArray(plan.Advice.Select(a => (JsonNode)a).ToArray()),
-        };
-        if (plan.Time is { } t)
-            result["time"] = new JsonObject
-            {
-                ["steps"] = t.Steps, ["tokens_per_step"] = t.TokensPerStep, ["tokens_per_second"] = Math.Round(t.TokensPerSecond, 1),
-                ["seconds"] = Math.Round(t.Duration.TotalSeconds), ["basis"] = t.Basis,
-            };
-        return result;
     }
 
     private static string Bar(FineTuneProgress p)
