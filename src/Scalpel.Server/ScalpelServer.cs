@@ -54,6 +54,22 @@ public sealed class ScalpelServer : IAsyncDisposable
         if (options.CorsOrigins.Count > 0) app.UseCors();
         app.Use(async (context, next) =>
         {
+            // Without keys the server trusts its loopback callers, so a web page must not reach it by DNS rebinding
+            // (a name of the attacker's that resolves to 127.0.0.1): only loopback Host names are served. /mcp also
+            // checks Origin, as MCP's Streamable HTTP transport asks, so no other site's page can drive the tools.
+            if (options.ApiKeys.Count == 0 && !LoopbackName(context.Request.Host.Host))
+            {
+                await OpenAiErrors.Write(context, 403, $"Host '{context.Request.Host}' is not served: without an API key only localhost, 127.0.0.1 and [::1] are.",
+                    "invalid_request_error", "host_not_allowed");
+                return;
+            }
+            if (context.Request.Path.StartsWithSegments("/mcp") && context.Request.Headers.Origin.ToString() is { Length: > 0 } origin
+                && !options.CorsOrigins.Contains(origin)
+                && !(Uri.TryCreate(origin, UriKind.Absolute, out var originUri) && LoopbackName(originUri.Host)))
+            {
+                await OpenAiErrors.Write(context, 403, $"Origin '{origin}' may not use /mcp (allow it with --cors).", "invalid_request_error", "origin_not_allowed");
+                return;
+            }
             bool guarded = context.Request.Path.StartsWithSegments("/v1") || context.Request.Path.StartsWithSegments("/mcp");
             if (options.ApiKeys.Count > 0 && guarded && !Authorized(context, options))
             {
@@ -68,6 +84,9 @@ public sealed class ScalpelServer : IAsyncDisposable
         app.MapFallback("/v1/{**rest}", (HttpContext c) => OpenAiErrors.Result(404, $"Unknown request URL: {c.Request.Method} {c.Request.Path}", code: "unknown_url"));
         return new ScalpelServer(app, options);
     }
+
+    private static bool LoopbackName(string host) =>
+        host.Equals("localhost", StringComparison.OrdinalIgnoreCase) || (IPAddress.TryParse(host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
 
     private static bool Authorized(HttpContext context, ServerOptions options)
     {
