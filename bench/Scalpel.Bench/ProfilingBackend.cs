@@ -97,6 +97,9 @@ public sealed class ProfilingBackend(IBackend inner) : IBackend
 
     public void AddBias(Tensor y, Tensor bias) => Time("AddBias", () => inner.AddBias(y, bias));
     public void BiasBackward(Tensor dy, Tensor dBias) => Time("BiasBackward", () => inner.BiasBackward(dy, dBias));
+    public void ScaleColumns(Tensor destination, Tensor source, Tensor scale) => Time("ScaleColumns", () => inner.ScaleColumns(destination, source, scale));
+    public void ColumnDots(Tensor a, Tensor b, Tensor result) => Time("ColumnDots", () => inner.ColumnDots(a, b, result));
+    public void RowSquaredNorms(Tensor matrix, Tensor result) => Time("RowSquaredNorms", () => inner.RowSquaredNorms(matrix, result));
     public void RmsNormForward(Tensor x, Tensor weight, float weightOffset, float eps, Tensor y, Tensor rstd) =>
         Time("RmsNormForward", () => inner.RmsNormForward(x, weight, weightOffset, eps, y, rstd));
     public void RmsNormBackward(Tensor dy, Tensor x, Tensor weight, float weightOffset, Tensor rstd, Tensor dx, Tensor? dWeight) =>

@@ -12,8 +12,8 @@ using Microsoft.Extensions.Logging;
 namespace Scalpel.Server;
 
 /// <summary>
-/// The <c>scalpel serve</c> process: the OpenAI-compatible API under /v1 (inference, files, fine-tuning jobs) and the
-/// dashboard at /. Features register their endpoints through <see cref="IServerFeature"/>.
+/// The <c>scalpel serve</c> process: the OpenAI-compatible API under /v1 (inference, files, fine-tuning jobs), MCP at
+/// /mcp (both behind the API keys) and the dashboard at /. Features register their endpoints through <see cref="IServerFeature"/>.
 /// </summary>
 public sealed class ScalpelServer : IAsyncDisposable
 {
@@ -54,8 +54,27 @@ public sealed class ScalpelServer : IAsyncDisposable
         if (options.CorsOrigins.Count > 0) app.UseCors();
         app.Use(async (context, next) =>
         {
-            if (options.ApiKeys.Count > 0 && context.Request.Path.StartsWithSegments("/v1") && !Authorized(context, options))
+            // Without keys the server trusts its loopback callers, so a web page must not reach it by DNS rebinding
+            // (a name of the attacker's that resolves to 127.0.0.1): only loopback Host names are served. /mcp also
+            // checks Origin, as MCP's Streamable HTTP transport asks, so no other site's page can drive the tools.
+            if (options.ApiKeys.Count == 0 && !LoopbackName(context.Request.Host.Host))
             {
+                await OpenAiErrors.Write(context, 403, $"Host '{context.Request.Host}' is not served: without an API key only localhost, 127.0.0.1 and [::1] are.",
+                    "invalid_request_error", "host_not_allowed");
+                return;
+            }
+            if (context.Request.Path.StartsWithSegments("/mcp") && context.Request.Headers.Origin.ToString() is { Length: > 0 } origin
+                && !options.CorsOrigins.Contains(origin)
+                && !(Uri.TryCreate(origin, UriKind.Absolute, out var originUri) && LoopbackName(originUri.Host)))
+            {
+                await OpenAiErrors.Write(context, 403, $"Origin '{origin}' may not use /mcp (allow it with --cors).", "invalid_request_error", "origin_not_allowed");
+                return;
+            }
+            bool guarded = context.Request.Path.StartsWithSegments("/v1") || context.Request.Path.StartsWithSegments("/mcp");
+            if (options.ApiKeys.Count > 0 && guarded && !Authorized(context, options))
+            {
+                // MCP clients look for the challenge header to know a bearer token is wanted.
+                context.Response.Headers.WWWAuthenticate = "Bearer";
                 await OpenAiErrors.Write(context, 401, "Incorrect API key provided: send it as 'Authorization: Bearer KEY'.", "invalid_request_error", "invalid_api_key");
                 return;
             }
@@ -65,6 +84,9 @@ public sealed class ScalpelServer : IAsyncDisposable
         app.MapFallback("/v1/{**rest}", (HttpContext c) => OpenAiErrors.Result(404, $"Unknown request URL: {c.Request.Method} {c.Request.Path}", code: "unknown_url"));
         return new ScalpelServer(app, options);
     }
+
+    private static bool LoopbackName(string host) =>
+        host.Equals("localhost", StringComparison.OrdinalIgnoreCase) || (IPAddress.TryParse(host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
 
     private static bool Authorized(HttpContext context, ServerOptions options)
     {

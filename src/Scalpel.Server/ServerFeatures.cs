@@ -11,6 +11,7 @@ public static class ServerFeatures
         new Jobs.JobsFeature(),
         new Dashboard.DashboardFeature(),
         new FineTunedServing(),
+        new Mcp.McpHttpFeature(),
     ];
 }
 

@@ -33,5 +33,10 @@ public sealed record ServerOptions
     /// server killed mid-job resumes from the last one.</summary>
     public int? JobCheckpointInterval { get; init; }
 
+    /// <summary>Folders the MCP tools at /mcp may touch; empty = the data folder alone.</summary>
+    public IReadOnlyList<string> McpRoots { get; init; } = [];
+    /// <summary>Where the run registry of MCP training runs lives (runs.db); null = SCALPEL_HOME or ~/.scalpel, as for scalpel mcp.</summary>
+    public string? McpHome { get; init; }
+
     public static bool IsLoopback(string host) => host is "127.0.0.1" or "localhost" or "::1" or "[::1]";
 }

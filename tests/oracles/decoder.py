@@ -1,12 +1,15 @@
 """Reference Llama-family decoder in plain PyTorch, written to be obviously equal to the Hugging Face definitions
 (LlamaRMSNorm, rotate_half RoPE, repeat_kv, eager attention, SwiGLU MLP), for whole-model checks.
 
-inputs: every weight by its HF name; LoRA weights as '<module>.lora_A.weight' / '.lora_B.weight';
+inputs: every weight by its HF name; LoRA weights as '<module>.lora_A.weight' / '.lora_B.weight'; a DoRA magnitude as
+        '<module>.lora_magnitude_vector' (the linear then computes peft's DoRA, see linear()); an 'lm_head.weight' input is
+        the head even when spec.tie (an untied copy, as peft's modules_to_save makes);
         per micro-batch i: mb{i}_ids, mb{i}_positions, mb{i}_segstart, mb{i}_targets, mb{i}_weights.
 args:   spec (hidden, layers, heads, kv_heads, head_dim, eps, theta, rope {type, factor, low, high, original},
         qk_norm, norm_offset, embed_scale, activation, sliding_window, tie), lora_scaling, micro_batches,
         mode 'grads' (loss + gradients of trainable params) or 'train' (steps of AdamW → final params),
-        trainable 'lora' | 'full', optimizer settings.
+        trainable 'lora' | 'full' | a list of names, optimizer settings (optional loraplus_ratio: lr × ratio for
+        lora_B and 1-D parameters, as peft's create_loraplus_optimizer groups them).
 """
 import math
 
@@ -72,7 +75,7 @@ def attention(q, k, v, segstart):  # q [T,H,D], k/v [T,KV,D]
 
 params = {}
 for name, value in t.items():
-    if not name.startswith("mb"):
+    if not name.startswith("mb") and not name.startswith("mask."):
         params[name] = value.clone().requires_grad_(True)
 
 
@@ -80,8 +83,20 @@ def linear(x, module):
     y = x @ params[module + ".weight"].T
     if module + ".bias" in params:
         y = y + params[module + ".bias"]
+    # LoRA dropout as a given mask 'mask.<module>' [T, in] (0 or 1/(1 − p)): peft drops only the adapter's input.
+    xd = x * t["mask." + module] if "mask." + module in t else x
+    if module + ".lora_magnitude_vector" in params:
+        # peft's DoraLinearLayer at dropout 0: result = base(x) + (m/‖W + s·B·A‖ − 1)·x·Wᵀ + m/‖…‖ · s·B·A·x,
+        # the norm (row-wise, dim=1) computed from a detached B·A and itself detached.
+        s = args["lora_scaling"]
+        W, A, B = params[module + ".weight"], params[module + ".lora_A.weight"], params[module + ".lora_B.weight"]
+        weight_norm = torch.linalg.norm(W + s * (B @ A).detach(), dim=1).detach()
+        mag_norm_scale = (params[module + ".lora_magnitude_vector"] / weight_norm).view(1, -1)
+        # With dropout peft recomputes the base term on the dropped input: (g − 1)·x̃·Wᵀ + g·s·B·A·x̃ on top of base(x).
+        lora_result = (xd @ A.T) @ B.T
+        return y + (mag_norm_scale - 1) * (xd @ W.T) + mag_norm_scale * lora_result * s
     if module + ".lora_A.weight" in params:
-        y = y + args["lora_scaling"] * (x @ params[module + ".lora_A.weight"].T) @ params[module + ".lora_B.weight"].T
+        y = y + args["lora_scaling"] * (xd @ params[module + ".lora_A.weight"].T) @ params[module + ".lora_B.weight"].T
     return y
 
 
@@ -108,12 +123,14 @@ def weighted_loss_sum(i):
         h = rms_norm(x, params[p + "post_attention_layernorm.weight"])
         x = x + linear(act(linear(h, p + "mlp.gate_proj")) * linear(h, p + "mlp.up_proj"), p + "mlp.down_proj")
     h = rms_norm(x, params["model.norm.weight"])
-    head = params["model.embed_tokens.weight" if spec["tie"] else "lm_head.weight"]
+    head = params["lm_head.weight" if "lm_head.weight" in params else "model.embed_tokens.weight"]
     nll = F.cross_entropy(h @ head.T, targets, ignore_index=-100, reduction="none")
     return (nll * w).sum(), w[targets != -100].sum()
 
 
-if args["trainable"] == "lora":
+if isinstance(args["trainable"], list):
+    trainable = list(args["trainable"])
+elif args["trainable"] == "lora":
     trainable = [n for n in params if ".lora_" in n]
 else:
     trainable = list(params)
@@ -135,11 +152,19 @@ if args["mode"] == "grads":
         out["grad." + n] = params[n].grad
 else:
     o = args["optimizer"]
-    decay = [params[n] for n in trainable if params[n].dim() >= 2]
-    no_decay = [params[n] for n in trainable if params[n].dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": o["weight_decay"]},
-                             {"params": no_decay, "weight_decay": 0.0}],
-                            lr=o["lr"], betas=(o["beta1"], o["beta2"]), eps=o["eps"])
+    ratio = o.get("loraplus_ratio")
+
+    def plus(n):  # create_loraplus_optimizer: "lora_B" in the name or a 1-D parameter → groupB
+        return ratio is not None and ("lora_B" in n or params[n].dim() == 1)
+
+    groups = []
+    for decays in (True, False):
+        for boosted in (False, True):
+            names = [n for n in trainable if (params[n].dim() >= 2) == decays and plus(n) == boosted]
+            if names:
+                groups.append({"params": [params[n] for n in names], "weight_decay": o["weight_decay"] if decays else 0.0,
+                               "lr": o["lr"] * (ratio if boosted else 1.0)})
+    opt = torch.optim.AdamW(groups, lr=o["lr"], betas=(o["beta1"], o["beta2"]), eps=o["eps"])
     warmup, total, floor = o["warmup"], o["total"], o["min_ratio"]
 
     def factor(step):  # get_cosine_schedule_with_warmup with a floor

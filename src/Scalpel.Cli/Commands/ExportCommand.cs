@@ -1,8 +1,5 @@
 using Scalpel.Adapters;
 using Scalpel.IO;
-using Scalpel.IO.Gguf;
-using Scalpel.Models;
-using Scalpel.Tensors;
 
 namespace Scalpel.Cli.Commands;
 
@@ -39,26 +36,7 @@ internal static class ExportCommand
             }
         }
         if (model is null || output is null) throw new UsageException(Usage);
-        if (!Directory.Exists(model)) throw new IOException($"{model}: no such model folder");
-
-        DType storeAs;
-        using (var reader = CheckpointReader.Open(model))
-        {
-            storeAs = dtype switch
-            {
-                null => reader.Info(reader.TensorNames.First()).DType,
-                "bf16" or "bfloat16" => DType.BF16,
-                "f16" or "float16" => DType.F16,
-                "f32" or "float32" => DType.F32,
-                _ => throw new UsageException($"--dtype must be bf16, f16 or f32, not '{dtype}'"),
-            };
-        }
-        // Merge in F32 whatever the stored precision, then round once to the output dtype.
-        using var loaded = DecoderModel.Load(model, precision: WeightPrecision.F32);
-        if (adapter is not null) PeftAdapter.Load(loaded, adapter);
-        MergedExport.Write(loaded, model, output, storeAs, maxShard);
-        Console.WriteLine(Path.GetFullPath(output));
-        return 0;
+        return Export(new ExportRequest { Kind = ExportKind.Merged, ModelDirectory = model, AdapterDirectory = adapter, Output = output, Type = dtype, MaxShardBytes = maxShard });
     }
 
     private static int RunGguf(string[] rest, bool adapterOnly)
@@ -80,30 +58,24 @@ internal static class ExportCommand
             }
         }
         if (model is null || output is null || type is null || (adapterOnly && adapter is null)) throw new UsageException(Usage);
-        if (adapterOnly && modelfile != (baseGguf is not null))
-            throw new UsageException($"--modelfile and --base go together for gguf-adapter: the Modelfile's FROM is the base GGUF\n{Usage}");
-        if (baseGguf is not null && !File.Exists(baseGguf)) throw new IOException($"--base {baseGguf}: no such GGUF file (write it with scalpel export gguf)");
-        GgmlType ggmlType;
-        try { ggmlType = GgufExport.ParseType(type); }
-        catch (ArgumentException e) { throw new UsageException($"--type: {e.Message}"); }
-        if (adapterOnly && ggmlType is not (GgmlType.F32 or GgmlType.F16 or GgmlType.BF16))
-            throw new UsageException($"--type: a GGUF LoRA adapter is f32, f16 or bf16, not '{type}'");
-        if (!Directory.Exists(model)) throw new IOException($"{model}: no such model folder");
-        if (Directory.Exists(output)) throw new IOException($"{output}: is a folder; --out names the .gguf file to write");
-        // Check what can be refused before loading any weights.
-        GgufExport.Architecture(ModelSpec.FromConfigFile(model));
-        if (!adapterOnly && !File.Exists(Path.Combine(model, "tokenizer.json")))
-            throw new GgufExportException($"{model}: no tokenizer.json; GGUF export needs the model's tokenizer");
-        using var loaded = DecoderModel.Load(model, precision: WeightPrecision.F32);
-        if (adapter is not null) PeftAdapter.Load(loaded, adapter);
-        if (adapterOnly) GgufExport.WriteAdapter(loaded, model, output, ggmlType);
-        else GgufExport.Write(loaded, model, output, ggmlType);
-        Console.WriteLine(Path.GetFullPath(output));
-        if (modelfile)
+        return Export(new ExportRequest
         {
-            var written = adapterOnly ? OllamaModelfile.Write(model, baseGguf!, output) : OllamaModelfile.Write(model, output);
-            foreach (string warning in written.Warnings) Console.Error.WriteLine($"warning: {warning}");
-            Console.WriteLine(written.Path);
+            Kind = adapterOnly ? ExportKind.GgufAdapter : ExportKind.Gguf, ModelDirectory = model, AdapterDirectory = adapter, Output = output,
+            Type = type, Modelfile = modelfile, BaseGguf = baseGguf,
+        });
+    }
+
+    /// <summary>The library's export (the MCP tool makes the same call); a request wrong as asked is a usage error (exit 2).</summary>
+    private static int Export(ExportRequest request)
+    {
+        ExportResult result;
+        try { result = ModelExport.Run(request); }
+        catch (ExportRequestException e) { throw new UsageException(e.Message); }
+        Console.WriteLine(result.Output);
+        if (result.ModelfilePath is { } modelfilePath)
+        {
+            foreach (string warning in result.Warnings) Console.Error.WriteLine($"warning: {warning}");
+            Console.WriteLine(modelfilePath);
         }
         return 0;
     }

@@ -60,14 +60,14 @@ internal static class TrainCommand
         var plan = MemoryPlanner.Plan(config, memoryLimit, estimateTime: dryRun);
         if (dryRun)
         {
-            Console.WriteLine(json ? PlanJson(plan).ToJsonString(new JsonSerializerOptions { WriteIndented = true }) : plan.Describe());
-            if (!plan.Fits && !json) Console.Error.WriteLine(Refusal(plan));
+            Console.WriteLine(json ? plan.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }) : plan.Describe());
+            if (!plan.Fits && !json) Console.Error.WriteLine(plan.Refusal());
             return plan.Fits ? 0 : 3;
         }
         if (!plan.Fits && !ignorePlan)
         {
             Console.Error.WriteLine(plan.Describe());
-            Console.Error.WriteLine(Refusal(plan));
+            Console.Error.WriteLine(plan.Refusal());
             Console.Error.WriteLine("(--ignore-memory-plan starts it anyway)");
             return 3;
         }
@@ -88,7 +88,7 @@ internal static class TrainCommand
                 if (live && p.ValLoss is null) Console.Write("\r" + line.PadRight(Math.Max(line.Length, 100)));
                 else Console.WriteLine((live ? "\r" : "") + line);
             });
-            var result = FineTuneRecipe.Run(config, resume is not null, RunRegistry.DefaultPath(home), progress, cancel.Token);
+            var result = FineTuneRecipe.Run(config, resume is not null, RunRegistry.DefaultPath(home), progress, cancel.Token, checkMemory: false);
             if (live) Console.WriteLine();
             Console.WriteLine($"{result.Status.ToString().ToLowerInvariant()}: {result.StopReason}");
             if (MemoryPlanner.PeakResidentBytes() is long peak)
@@ -104,39 +104,6 @@ internal static class TrainCommand
         {
             Console.CancelKeyPress -= onCancel;
         }
-    }
-
-    private static string Refusal(MemoryPlan plan) =>
-        $"the plan needs {MemoryPlanner.Format(plan.PeakBytes)} but {MemoryPlanner.Format(plan.AvailableBytes ?? 0)} is available; change one of:\n" +
-        string.Join('\n', plan.Advice.Select(a => "  - " + a));
-
-    /// <summary>The plan for tools and benchmarks: bytes per item, the peak, and whether it fits.</summary>
-    internal static JsonObject PlanJson(MemoryPlan plan)
-    {
-        var items = new JsonObject();
-        foreach (var item in plan.Items) items[item.Name.Replace(' ', '_') + "_bytes"] = item.Bytes;
-        var result = new JsonObject
-        {
-            ["tokens_per_micro_batch"] = plan.TokensPerMicroBatch,
-            ["items"] = items,
-            ["weights_bytes"] = plan["base weights"],
-            ["adapter_bytes"] = plan["adapter"],
-            ["gradients_bytes"] = plan["gradients"],
-            ["optimizer_bytes"] = plan["optimizer"],
-            ["activations_bytes"] = plan["activations"] + plan["backward scratch"],
-            ["load_peak_bytes"] = plan.LoadPeakBytes,
-            ["peak_bytes"] = plan.PeakBytes,
-            ["available_bytes"] = plan.AvailableBytes,
-            ["fits"] = plan.Fits,
-            ["advice"] = new JsonArray(plan.Advice.Select(a => (JsonNode)a).ToArray()),
-        };
-        if (plan.Time is { } t)
-            result["time"] = new JsonObject
-            {
-                ["steps"] = t.Steps, ["tokens_per_step"] = t.TokensPerStep, ["tokens_per_second"] = Math.Round(t.TokensPerSecond, 1),
-                ["seconds"] = Math.Round(t.Duration.TotalSeconds), ["basis"] = t.Basis,
-            };
-        return result;
     }
 
     private static string Bar(FineTuneProgress p)

@@ -37,6 +37,12 @@ public sealed class McpRuns(string? registryPath)
 
     public string? RegistryPath { get; } = registryPath;
 
+    /// <summary>The evaluate / compare / export jobs of the same server.</summary>
+    public McpJobs Jobs { get; } = new();
+
+    /// <summary>The data check reports of the same server, served as resources.</summary>
+    public McpDataChecks DataChecks { get; } = new();
+
     /// <summary>Starts training <paramref name="config"/> on a background thread and returns its id at once.</summary>
     public string Start(TrainConfig config, bool resume)
     {
@@ -54,7 +60,7 @@ public sealed class McpRuns(string? registryPath)
         });
         run.Task = Task.Factory.StartNew(() =>
         {
-            try { run.Result = FineTuneRecipe.Run(config, resume, RegistryPath, progress, run.Cancel.Token); }
+            try { run.Result = FineTuneRecipe.Run(config, resume, RegistryPath, progress, run.Cancel.Token, checkMemory: false); }   // start_training checked the plan (or was told to ignore it)
             catch (OperationCanceledException) { run.Error = "cancelled"; }
             catch (Exception e) { run.Error = e.Message; }
             finally { run.Done = true; run.Signal(); }
@@ -88,11 +94,12 @@ public sealed class McpRuns(string? registryPath)
         cancellationToken.ThrowIfCancellationRequested();
     }
 
-    /// <summary>When the client goes away: ask every run still training to stop (each saves a checkpoint) and wait for them.</summary>
+    /// <summary>When the client goes away: ask every run still training to stop (each saves a checkpoint) and every job to cancel, and wait for them.</summary>
     public void StopAll(TimeSpan timeout)
     {
         var running = _runs.Values.Where(r => !r.Done).ToList();
-        foreach (var run in running) run.Cancel.Cancel();
+        foreach (var run in running) run.Cancel.Cancel();   // first, so runs checkpoint while the jobs wind down
+        Jobs.StopAll(timeout);
         Task.WaitAll(running.Select(r => r.Task).ToArray(), timeout);
     }
 

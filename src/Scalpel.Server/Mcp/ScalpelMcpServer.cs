@@ -9,19 +9,20 @@ namespace Scalpel.Server.Mcp;
 /// <summary><c>scalpel mcp</c>: the tools of <see cref="ScalpelTools"/> over MCP's stdio transport (stdin/stdout carry JSON-RPC only).</summary>
 public static class ScalpelMcpServer
 {
+    /// <summary>
+    /// Outputs in snake_case, like the inputs and like the CLI's --json; nulls written, since the output schema
+    /// generated from the records marks every property required and clients validate against it.
+    /// </summary>
+    internal static readonly JsonSerializerOptions OutputJson = new(McpJsonUtilities.DefaultOptions)
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.Never,
+    };
+
     public static McpServerOptions Options(McpRoots roots, McpRuns runs)
     {
         var tools = new ScalpelTools(roots, runs);
-        // Outputs in snake_case, like the inputs and like the CLI's --json; nulls written, since the output schema
-        // generated from the records marks every property required and clients validate against it.
-        var create = new McpServerToolCreateOptions
-        {
-            SerializerOptions = new JsonSerializerOptions(McpJsonUtilities.DefaultOptions) 
-            {
-                PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-                DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.Never,
-            },
-        };
+        var create = new McpServerToolCreateOptions { SerializerOptions = OutputJson };
         var collection = new McpServerPrimitiveCollection<McpServerTool>();
         foreach (var method in typeof(ScalpelTools).GetMethods(BindingFlags.Public | BindingFlags.Instance))
             if (method.GetCustomAttribute<McpServerToolAttribute>() is not null)
@@ -38,6 +39,11 @@ public static class ScalpelMcpServer
                                  ". Check data first, measure prompting baselines with compare before training, and train only when baselines fall short.",
             ToolCollection = collection,
             ResourceCollection = resourceCollection,
+            Handlers = new McpServerHandlers
+            {
+                // The collection lists only templates; the reports and metrics that exist now are listed here.
+                ListResourcesHandler = (_, _) => ValueTask.FromResult(new ListResourcesResult { Resources = resources.Listed().ToList() }),
+            },
         };
     }
 

@@ -12,6 +12,7 @@ using Scalpel.IO;
 using Scalpel.IO.Gguf;
 using Scalpel.Models;
 using Scalpel.Tensors;
+using Scalpel.Training;
 using Scalpel.Training.Config;
 using Scalpel.Training.Runs;
 
@@ -26,18 +27,19 @@ public sealed record DatasetToolSummary(string? Format, long Records, long Writt
 public sealed record ConfigCreated(string ConfigPath, string RunDirectory, long Parameters, int Examples, double MeanTokens, int P95Tokens,
     IReadOnlyList<string> Reasons, string Yaml);
 public sealed record RunStarted(string RunId, string RunDirectory, string Message);
-public sealed record RunList(IReadOnlyList<McpRunStatus> Active, IReadOnlyList<RegisteredRun> Registered);
+public sealed record RunList(IReadOnlyList<McpRunStatus> Active, IReadOnlyList<RegisteredRun> Registered, IReadOnlyList<McpJobStatus> Jobs);
 public sealed record RegisteredRun(string Id, string? Name, string RunDirectory, string Status, string? Model, string? Dataset, int Steps,
     double? BestValLoss, int? BestStep, DateTime StartedUtc, DateTime? EndedUtc);
 public sealed record ComparisonSummary(string Winner, bool FineTuningWorthIt, string Summary, string Task, string Metric, string? BestPrompting, string? BestAdapter,
     string ReportPath, string ResultsDirectory);
-public sealed record Exported(string Kind, string Output);
+public sealed record Exported(string Kind, string Output, string? ModelfilePath, IReadOnlyList<string> Warnings);
+public sealed record JobStarted(string JobId, string Kind, string Message);
 
 /// <summary>
 /// The MCP tools of <c>scalpel mcp</c>: thin wrappers over the library calls the CLI commands make, with every path
 /// argument held to the roots and every refusal turned into a tool error carrying the library's own message (what
-/// the CLI prints after "scalpel: "). Training runs in the background; evaluation, comparison and export run on the
-/// thread pool, so no call holds up the others.
+/// the CLI prints after "scalpel: "). Training, evaluation, comparison and export run in the background: the tool
+/// checks its inputs, starts the work and returns an id at once, so no call waits on long work.
 /// </summary>
 [McpServerToolType]
 public sealed class ScalpelTools(McpRoots roots, McpRuns runs)
@@ -63,14 +65,18 @@ public sealed class ScalpelTools(McpRoots roots, McpRuns runs)
     });
 
     [McpServerTool(Name = "check_dataset", ReadOnly = true)]
-    [Description("Validate a training file (JSONL/JSON/CSV/Parquet; chat, instruction, prompt/completion, preference or text): errors, warnings and stats. has_errors true means training would refuse it.")]
+    [Description("Validate a training file (JSONL/JSON/CSV/Parquet; chat, instruction, prompt/completion, preference or text): errors, warnings and stats. has_errors true means training would refuse it. The report stays readable as the resource at resource_uri (scalpel://data-checks/{check_id}).")]
     public CallToolResult CheckDataset([Description("Dataset file")] string file,
         [Description("Optional validation file, checked for overlap with the training file")] string? validation_file = null) => Guard(() =>
     {
         var options = new DataCheckOptions { ValidationFile = validation_file is null ? null : roots.Resolve(validation_file, "validation_file") };
         var report = DataChecker.Check(ExistingFile(file, "file"), options);
-        var json = JsonNode.Parse(report.ToJson())!.AsObject();
+        string text = report.ToJson();
+        var json = JsonNode.Parse(text)!.AsObject();
         json["has_errors"] = report.HasErrors;
+        var kept = runs.DataChecks.Add(report.File, text);
+        json["check_id"] = kept.Id;
+        json["resource_uri"] = kept.Uri;
         return Structured(json);
     });
 
@@ -133,23 +139,52 @@ public sealed class ScalpelTools(McpRoots roots, McpRuns runs)
         return new ConfigCreated(config, runDir, result.Parameters, result.Examples, result.MeanTokens, result.P95Tokens, result.Reasons, result.Yaml);
     });
 
+    [McpServerTool(Name = "estimate_training", ReadOnly = true)]
+    [Description("Memory and time a training config would take, before loading anything (scalpel train --dry-run --json): bytes for weights, adapter, gradients, optimizer and activations, the peak against the memory available (fits), advice when it does not fit, and a time estimate (steps, tokens/s measured on this machine, seconds). summary is the same plan as text.")]
+    public CallToolResult EstimateTraining([Description("Training config (.yaml)")] string config_path,
+        [Description("Overrides as KEY=VALUE, e.g. training.max_steps=100")] string[]? overrides = null,
+        [Description("Memory to plan against, e.g. 8G or 512M (default: what this machine has available)")] string? memory_limit = null) => Guard(() =>
+    {
+        var config = LoadConfig(config_path, overrides);
+        long? limit = null;
+        if (memory_limit is not null)
+            limit = MemoryPlanner.TryParseSize(memory_limit, out long bytes) ? bytes
+                : throw new ArgumentException($"memory_limit: '{memory_limit}' is not a size (e.g. 8G, 512M, 1073741824)");
+        var plan = MemoryPlanner.Plan(config, limit, estimateTime: true);
+        var json = plan.ToJson();
+        json["summary"] = plan.Describe();
+        if (!plan.Fits) json["refusal"] = plan.Refusal();
+        return Structured(json);
+    });
+
     [McpServerTool(Name = "start_training", UseStructuredContent = true)]
-    [Description("Start fine-tuning from a config file. Returns a run id at once; training continues in the background. Follow it with run_status (or wait_for_run for progress notifications); stop it with cancel_run.")]
+    [Description("Start fine-tuning from a config file. Returns a run id at once; training continues in the background. Follow it with run_status (or wait_for_run for progress notifications); stop it with cancel_run. A run whose memory plan does not fit the memory available is refused with what to change (estimate_training shows the plan).")]
     public RunStarted StartTraining([Description("Training config (.yaml)")] string config_path,
         [Description("Overrides as KEY=VALUE, e.g. training.max_steps=100")] string[]? overrides = null,
-        [Description("Resume the run already in the config's output.dir from its latest checkpoint")] bool resume = false) => Guard(() =>
+        [Description("Resume the run already in the config's output.dir from its latest checkpoint")] bool resume = false,
+        [Description("Start even when the memory plan says the run will not fit")] bool ignore_memory_plan = false) => Guard(() =>
     {
-        string path = roots.Resolve(config_path, "config_path");
-        if (!File.Exists(path)) throw new ArgumentException($"{config_path}: no such config file");
+        var config = LoadConfig(config_path, overrides);
+        string runDir = roots.Resolve(config.Output.Dir, "output.dir");
+        var plan = MemoryPlanner.Plan(config, estimateTime: false);
+        if (!plan.Fits && !ignore_memory_plan) throw new ArgumentException(plan.Refusal());
+        string id = runs.Start(config, resume);
+        return new RunStarted(id, runDir, $"training in the background; poll run_status with run_id {id}");
+    });
+
+    /// <summary>A config whose every path lies under the roots and whose model and data exist (refused now, not in the background).</summary>
+    private TrainConfig LoadConfig(string configPath, string[]? overrides)
+    {
+        string path = roots.Resolve(configPath, "config_path");
+        if (!File.Exists(path)) throw new ArgumentException($"{configPath}: no such config file");
         var config = TrainConfig.Load(path, overrides ?? []);
         roots.Resolve(config.Model.Path, "model.path");
         roots.Resolve(config.Data.Train, "data.train");
         if (config.Data.Validation is { } v) roots.Resolve(v, "data.validation");
-        string runDir = roots.Resolve(config.Output.Dir, "output.dir");
-        config.CheckInputsExist();   // refuse a missing model or data file now, not in the background
-        string id = runs.Start(config, resume);
-        return new RunStarted(id, runDir, $"training in the background; poll run_status with run_id {id}");
-    });
+        roots.Resolve(config.Output.Dir, "output.dir");
+        config.CheckInputsExist();
+        return config;
+    }
 
     [McpServerTool(Name = "run_status", ReadOnly = true, UseStructuredContent = true)]
     [Description("State of a run started by start_training (running, completed, stopped = early stopping, interrupted, failed) with its latest metrics: step, loss, validation loss and accuracy, best validation loss, adapter path.")]
@@ -186,7 +221,7 @@ public sealed class ScalpelTools(McpRoots roots, McpRuns runs)
     public McpRunStatus CancelRun([Description("Run id from start_training")] string run_id) => Guard(() => runs.Cancel(run_id));
 
     [McpServerTool(Name = "list_runs", ReadOnly = true, UseStructuredContent = true)]
-    [Description("Runs started by this server (with live metrics) and every run in the run registry.")]
+    [Description("Runs started by this server (with live metrics), every run in the run registry, and the evaluate / compare / export jobs of this server.")]
     public RunList ListRuns() => Guard(() =>
     {
         var registered = new List<RegisteredRun>();
@@ -197,34 +232,40 @@ public sealed class ScalpelTools(McpRoots roots, McpRuns runs)
                 registered.Add(new RegisteredRun(r.Id, r.Name, r.RunDirectory, RunRecord.StatusName(r.Status), r.Model, r.Dataset, r.Steps,
                     r.BestValLoss, r.BestStep, r.StartedUtc, r.EndedUtc));
         }
-        return new RunList(runs.Active(), registered);
+        return new RunList(runs.Active(), registered, runs.Jobs.All());
     });
 
-    [McpServerTool(Name = "evaluate")]
-    [Description("Score a model (optionally with an adapter) on an eval suite, zero-shot: metrics with 95% intervals per task. Results are also written to out_dir/results.json.")]
-    public Task<CallToolResult> Evaluate([Description("Eval suite (.yaml)")] string suite, [Description("Base model folder")] string model_dir,
+    [McpServerTool(Name = "evaluate", UseStructuredContent = true)]
+    [Description("Start scoring a model (optionally with an adapter) on an eval suite, zero-shot. Returns a job id at once; the work runs in the background. Follow it with job_status or wait_for_job: when completed, result holds metrics with 95% intervals per task and results_path (out_dir/results.json).")]
+    public JobStarted Evaluate([Description("Eval suite (.yaml)")] string suite, [Description("Base model folder")] string model_dir,
         [Description("Folder to write results.json into")] string out_dir,
         [Description("Optional LoRA adapter folder")] string? adapter_dir = null,
-        [Description("At most this many examples per task")] int? limit = null,
-        IProgress<ProgressNotificationValue>? progress = null, CancellationToken cancellationToken = default) =>
-        Task.Run(() => Guard(() =>
+        [Description("At most this many examples per task")] int? limit = null) => Guard(() =>
+    {
+        // Everything an agent can get wrong is refused here, before the job starts.
+        var loaded = EvalSuite.Load(ExistingFile(suite, "suite"));
+        foreach (var task in loaded.Tasks) roots.Resolve(task.DataPath, $"task '{task.Name}' data");
+        string outDir = roots.Resolve(out_dir, "out_dir");
+        string model = ExistingFolder(model_dir, "model_dir", "model");
+        string? adapter = adapter_dir is null ? null : ExistingFolder(adapter_dir, "adapter_dir", "adapter");
+        var tests = new List<IReadOnlyList<EvalExample>>();
+        foreach (var task in loaded.Tasks)
         {
-            var loaded = EvalSuite.Load(ExistingFile(suite, "suite"));
-            foreach (var task in loaded.Tasks) roots.Resolve(task.DataPath, $"task '{task.Name}' data");
-            string outDir = roots.Resolve(out_dir, "out_dir");
-            var lines = Lines(progress);
-            string model = roots.Resolve(model_dir, "model_dir");
-            string? adapter = adapter_dir is null ? null : roots.Resolve(adapter_dir, "adapter_dir");
+            EvalMetrics.Create(task);
+            tests.Add(EvalExample.Read(task.DataPath, limit is { } l ? Math.Min(l, task.Limit ?? int.MaxValue) : task.Limit));
+        }
+        string id = runs.Jobs.Start("evaluate", (lines, cancellationToken) =>
+        {
             var setups = new PromptSetups(null);
+            lines.Report($"loading {model}" + (adapter is null ? "" : $" + {adapter}"));
             using var inference = InferenceModel.Load(model, adapter);
             var source = new LocalModelSource(inference);
             var results = new List<SetupResult>();
-            foreach (var task in loaded.Tasks)
+            for (int i = 0; i < loaded.Tasks.Count; i++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                EvalMetrics.Create(task);
-                var tests = EvalExample.Read(task.DataPath, limit is { } l ? Math.Min(l, task.Limit ?? int.MaxValue) : task.Limit);
-                results.Add(EvalRunner.Run(task, PromptSetups.ZeroShotName, tests, e => setups.Messages(PromptKind.ZeroShot, e, task), source, progress: lines));
+                var task = loaded.Tasks[i];
+                results.Add(EvalRunner.Run(task, PromptSetups.ZeroShotName, tests[i], e => setups.Messages(PromptKind.ZeroShot, e, task), source, progress: lines));
             }
             var document = EvalJson.Tasks(results);
             document["suite"] = loaded.Name;
@@ -232,95 +273,109 @@ public sealed class ScalpelTools(McpRoots roots, McpRuns runs)
             document["adapter"] = adapter;
             EvalJson.WriteJson(Path.Combine(outDir, "results.json"), document);
             document["results_path"] = Path.Combine(outDir, "results.json");
-            return Structured(document);
-        }), cancellationToken);
+            return document;
+        });
+        return Started(id, "evaluate");
+    });
 
     [McpServerTool(Name = "compare", UseStructuredContent = true)]
-    [Description("Prompting baselines (zero-shot, system prompt, few-shot random/retrieved when train_file is given) against adapters on an eval suite, with a verdict: whether fine-tuning beats prompting. With no adapters it measures the baselines only. Writes compare.html and JSON into out_dir.")]
-    public Task<ComparisonSummary> Compare([Description("Eval suite (.yaml)")] string suite, [Description("Base model folder")] string model_dir,
+    [Description("Start comparing prompting baselines (zero-shot, system prompt, few-shot random/retrieved when train_file is given) against adapters on an eval suite. Returns a job id at once; the work runs in the background. Follow it with job_status or wait_for_job: when completed, result holds the verdict (winner, fine_tuning_worth_it, summary) and report_path (compare.html in out_dir). With no adapters it measures the baselines only.")]
+    public JobStarted Compare([Description("Eval suite (.yaml)")] string suite, [Description("Base model folder")] string model_dir,
         [Description("Folder for the report")] string out_dir,
         [Description("Training data, for few-shot baselines")] string? train_file = null,
         [Description("Adapter folders to compare")] string[]? adapters = null,
-        [Description("At most this many examples per task")] int? limit = null,
-        IProgress<ProgressNotificationValue>? progress = null, CancellationToken cancellationToken = default) =>
-        Task.Run(() => Guard(() =>
+        [Description("At most this many examples per task")] int? limit = null) => Guard(() =>
+    {
+        var loaded = EvalSuite.Load(ExistingFile(suite, "suite"));
+        foreach (var task in loaded.Tasks) roots.Resolve(task.DataPath, $"task '{task.Name}' data");
+        var adapterDirs = (adapters ?? []).Select(a => ExistingFolder(a, "adapters", "adapter")).ToList();
+        string outDir = roots.Resolve(out_dir, "out_dir");
+        var options = new CompareOptions
         {
-            var loaded = EvalSuite.Load(ExistingFile(suite, "suite"));
-            foreach (var task in loaded.Tasks) roots.Resolve(task.DataPath, $"task '{task.Name}' data");
-            var adapterDirs = (adapters ?? []).Select(a => roots.Resolve(a, "adapters")).ToList();
-            foreach (var a in adapterDirs) if (!Directory.Exists(a)) throw new ArgumentException($"adapter {a}: no such folder");
-            string outDir = roots.Resolve(out_dir, "out_dir");
-            var options = new CompareOptions
-            {
-                ModelDirectory = roots.Resolve(model_dir, "model_dir"),
-                TrainPath = train_file is null ? null : roots.Resolve(train_file, "train_file"),
-                Adapters = adapterDirs,
-                Limit = limit,
-            };
-            var result = CompareRunner.Run(loaded, options, Lines(progress));
+            ModelDirectory = ExistingFolder(model_dir, "model_dir", "model"),
+            TrainPath = train_file is null ? null : ExistingFile(train_file, "train_file"),
+            Adapters = adapterDirs,
+            Limit = limit,
+        };
+        string id = runs.Jobs.Start("compare", (lines, _) =>
+        {
+            var result = CompareRunner.Run(loaded, options, lines);
             CompareReport.WriteAll(result, outDir);
             var v = result.Verdict;
-            return new ComparisonSummary(v.Winner, v.FineTuningWorthIt, v.Summary, v.Task, v.Metric, v.BestPrompting, v.BestAdapter, Path.Combine(outDir, "compare.html"), outDir);
-        }), cancellationToken);
+            return ToJson(new ComparisonSummary(v.Winner, v.FineTuningWorthIt, v.Summary, v.Task, v.Metric, v.BestPrompting, v.BestAdapter,
+                Path.Combine(outDir, "compare.html"), outDir));
+        });
+        return Started(id, "compare");
+    });
 
     [McpServerTool(Name = "export", UseStructuredContent = true)]
-    [Description("Fold an adapter into its base model: kind 'merged' writes a Hugging Face folder (safetensors), kind 'gguf' one .gguf file for llama.cpp/Ollama.")]
-    public Task<Exported> Export([Description("merged or gguf")] string kind, [Description("Base model folder")] string model_dir,
-        [Description("Output folder (merged) or .gguf file (gguf)")] string output,
-        [Description("Optional LoRA adapter folder")] string? adapter_dir = null,
-        [Description("merged: bf16, f16 or f32 (default: as stored); gguf: f32, f16, bf16, q8_0 ... (default f16)")] string? type = null,
-        CancellationToken cancellationToken = default) =>
-        Task.Run(() => Guard(() =>
-        {
-            string model = roots.Resolve(model_dir, "model_dir");
-            string outPath = roots.Resolve(output, "output");
-            string? adapter = adapter_dir is null ? null : roots.Resolve(adapter_dir, "adapter_dir");
-            if (!Directory.Exists(model)) throw new IOException($"{model_dir}: no such model folder");
-            if (kind == "merged")
-            {
-                DType storeAs;
-                using (var reader = CheckpointReader.Open(model))
-                    storeAs = type switch
-                    {
-                        null => reader.Info(reader.TensorNames.First()).DType,
-                        "bf16" or "bfloat16" => DType.BF16,
-                        "f16" or "float16" => DType.F16,
-                        "f32" or "float32" => DType.F32,
-                        _ => throw new ArgumentException($"type must be bf16, f16 or f32, not '{type}'"),
-                    };
-                using var loaded = DecoderModel.Load(model, precision: WeightPrecision.F32);
-                if (adapter is not null) PeftAdapter.Load(loaded, adapter);
-                MergedExport.Write(loaded, model, outPath, storeAs);
-            }
-            else if (kind == "gguf")
-            {
-                var ggmlType = GgufExport.ParseType(type ?? "f16");
-                if (Directory.Exists(outPath)) throw new IOException($"{output}: is a folder; output names the .gguf file to write");
-                GgufExport.Architecture(ModelSpec.FromConfigFile(Path.Combine(model, "config.json")));
-                if (!File.Exists(Path.Combine(model, "tokenizer.json")))
-                    throw new GgufExportException($"{model}: no tokenizer.json; GGUF export needs the model's tokenizer");
-                using var loaded = DecoderModel.Load(model, precision: WeightPrecision.F32);
-                if (adapter is not null) PeftAdapter.Load(loaded, adapter);
-                GgufExport.Write(loaded, model, outPath, ggmlType);
-            }
-            else throw new ArgumentException($"kind must be merged or gguf, not '{kind}'");
-            return new Exported(kind, outPath);
-        }), cancellationToken);
-
-    /// <summary>
-    /// The library's progress lines as MCP progress notifications (a count, no total), so a client that resets its
-    /// request timeout on progress keeps waiting through a long evaluation.
-    /// </summary>
-    private static IProgress<string>? Lines(IProgress<ProgressNotificationValue>? progress)
+    [Description("Start folding an adapter into its base model: kind 'merged' writes a Hugging Face folder (safetensors), 'gguf' one .gguf file for llama.cpp/Ollama, 'gguf-adapter' the adapter alone as a GGUF LoRA. Returns a job id at once; follow it with job_status or wait_for_job (result: kind, output, modelfile_path).")]
+    public JobStarted Export([Description("merged, gguf or gguf-adapter")] string kind, [Description("Base model folder")] string model_dir,
+        [Description("Output folder (merged) or .gguf file (gguf, gguf-adapter)")] string output,
+        [Description("LoRA adapter folder (required for gguf-adapter)")] string? adapter_dir = null,
+        [Description("merged: bf16, f16 or f32 (default: as stored); gguf: f32, f16, bf16, q8_0 or q4_0 (default f16); gguf-adapter: f32, f16 or bf16 (default f32)")] string? type = null,
+        [Description("Also write an Ollama Modelfile next to the .gguf file")] bool modelfile = false,
+        [Description("gguf-adapter with modelfile: the base model's .gguf file (the Modelfile's FROM)")] string? base_gguf = null) => Guard(() =>
     {
-        if (progress is null) return null;
-        int count = 0;
-        return new LineProgress(line => progress.Report(new ProgressNotificationValue { Progress = Interlocked.Increment(ref count), Message = line }));
+        var request = new ExportRequest
+        {
+            Kind = ModelExport.ParseKind(kind),
+            ModelDirectory = roots.Resolve(model_dir, "model_dir"),
+            Output = roots.Resolve(output, "output"),
+            AdapterDirectory = adapter_dir is null ? null : roots.Resolve(adapter_dir, "adapter_dir"),
+            Type = type,
+            Modelfile = modelfile,
+            BaseGguf = base_gguf is null ? null : roots.Resolve(base_gguf, "base_gguf"),
+        };
+        // The Modelfile is written next to the .gguf file, so the output's folder is inside the roots already.
+        ModelExport.Check(request);
+        string id = runs.Jobs.Start("export", (lines, cancellationToken) =>
+        {
+            var r = ModelExport.Run(request, lines, cancellationToken);
+            return ToJson(new Exported(kind, r.Output, r.ModelfilePath, r.Warnings));
+        });
+        return Started(id, "export");
+    });
+
+    [McpServerTool(Name = "job_status", ReadOnly = true, UseStructuredContent = true)]
+    [Description("State of an evaluate, compare or export job (running, completed, failed, cancelled), its progress (count of progress lines and the latest one) and, once completed, its result: compare gives winner, fine_tuning_worth_it, summary and report_path; evaluate gives metrics and results_path; export gives the output path.")]
+    public McpJobStatus JobStatus([Description("Job id from evaluate, compare or export")] string job_id) => Guard(() => runs.Jobs.Status(job_id));
+
+    [McpServerTool(Name = "wait_for_job", ReadOnly = true, UseStructuredContent = true)]
+    [Description("Wait up to timeout_seconds (at most 60) for a job to end, sending a progress notification at each progress line when the request carries a progress token. Returns the job's status either way.")]
+    public async Task<McpJobStatus> WaitForJob([Description("Job id from evaluate, compare or export")] string job_id,
+        [Description("Seconds to wait, 1 to 60")] double timeout_seconds, IProgress<ProgressNotificationValue> progress, CancellationToken cancellationToken)
+    {
+        var status = Guard(() => runs.Jobs.Status(job_id));
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(Math.Clamp(timeout_seconds, 1, 60));
+        int reported = -1;
+        while (status.State == "running" && DateTime.UtcNow < deadline)
+        {
+            await runs.Jobs.WaitForChange(job_id, deadline - DateTime.UtcNow, cancellationToken).ConfigureAwait(false);
+            status = runs.Jobs.Status(job_id);
+            if (status.Progress != reported && status.Message is { } message)
+            {
+                reported = status.Progress;
+                progress.Report(new ProgressNotificationValue { Progress = status.Progress, Message = message });
+            }
+        }
+        return status;
     }
 
-    private sealed class LineProgress(Action<string> report) : IProgress<string>
+    [McpServerTool(Name = "cancel_job", UseStructuredContent = true)]
+    [Description("Ask an evaluate, compare or export job to stop; it ends as cancelled at its next progress step.")]
+    public McpJobStatus CancelJob([Description("Job id from evaluate, compare or export")] string job_id) => Guard(() => runs.Jobs.Cancel(job_id));
+
+    private static JobStarted Started(string id, string kind) =>
+        new(id, kind, $"{kind} running in the background; follow it with job_status or wait_for_job (job_id {id})");
+
+    /// <summary>A tool's record as the JSON its structured output would carry (snake_case), for a job's result.</summary>
+    private static JsonObject ToJson<T>(T value) => JsonSerializer.SerializeToNode(value, ScalpelMcpServer.OutputJson)!.AsObject();
+
+    private string ExistingFolder(string path, string argument, string what)
     {
-        public void Report(string value) => report(value);
+        string real = roots.Resolve(path, argument);
+        return Directory.Exists(real) ? real : throw new IOException($"{path}: no such {what} folder");
     }
 
     private string ExistingFile(string path, string argument)

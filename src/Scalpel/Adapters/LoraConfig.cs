@@ -14,8 +14,26 @@ public sealed record LoraConfig
     public float Dropout { get; init; }
     /// <summary>rsLoRA: scale by alpha/√rank instead of alpha/rank.</summary>
     public bool UseRsLora { get; init; }
+    /// <summary>
+    /// DoRA (peft's use_dora): each adapted linear also learns a magnitude m [out], and computes
+    /// y = m / ‖W + scaling·B·A‖ ⊙ (W·x + scaling·B·A·x) + bias, the norm row-wise and held constant in backward.
+    /// </summary>
+    public bool UseDora { get; init; }
+    /// <summary>Modules trained in full next to the adapter and saved with it (peft's modules_to_save): embed_tokens, lm_head.</summary>
+    public IReadOnlyList<string> ModulesToSave { get; init; } = [];
     /// <summary>Module names from <see cref="AllLinear"/>, or the single entry "all-linear".</summary>
     public IReadOnlyList<string> TargetModules { get; init; } = ["q_proj", "k_proj", "v_proj", "o_proj"];
+
+    /// <summary>The modules <see cref="ModulesToSave"/> may name.</summary>
+    public static IReadOnlyList<string> SavableModules { get; } = ["embed_tokens", "lm_head"];
+
+    public IReadOnlySet<string> ResolveModulesToSave()
+    {
+        foreach (string m in ModulesToSave)
+            if (!SavableModules.Contains(m))
+                throw new ArgumentException($"modules_to_save: '{m}' is not supported; known: {string.Join(", ", SavableModules)}");
+        return ModulesToSave.ToHashSet();
+    }
 
     public float Scaling => UseRsLora ? Alpha / MathF.Sqrt(Rank) : Alpha / Rank;
 

@@ -8,7 +8,8 @@ using Scalpel.Tensors;
 namespace Scalpel.Adapters;
 
 /// <summary>
-/// The base model with its LoRA adapter folded in (W ← W + scaling · B·A) as a plain Hugging Face folder:
+/// The base model with its LoRA adapter folded in (W ← W + scaling · B·A; with DoRA W ← m / ‖W + s·B·A‖ ⊙ (W + s·B·A)
+/// row-wise; modules_to_save as trained) as a plain Hugging Face folder:
 /// config.json, tokenizer and generation files copied from the base, weights in the chosen dtype, sharded with an
 /// index above the shard size. Written to a temp folder and renamed, so the output is never half-written.
 /// </summary>
@@ -34,6 +35,8 @@ public static class MergedExport
 
             var config = JsonNode.Parse(File.ReadAllText(Path.Combine(sourceDirectory, "config.json")))!.AsObject();
             config["torch_dtype"] = storeAs switch { DType.BF16 => "bfloat16", DType.F16 => "float16", _ => "float32" };
+            // Training embed_tokens or lm_head of a tied checkpoint unties them (modules_to_save): both are written.
+            if (model.Spec.TieWordEmbeddings && !model.TiedEmbeddings) config["tie_word_embeddings"] = false;
             File.WriteAllText(Path.Combine(temp, "config.json"), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             foreach (var name in CompanionFiles)
             {
@@ -77,6 +80,18 @@ public static class MergedExport
         var d = new float[delta.Length];
         be.Download(delta, d);
         System.Numerics.Tensors.TensorPrimitives.Add(values, d, values);
+        if (lora.Dora is { } dora)
+        {
+            // DoRA: each row of W + s·B·A rescaled to its learnt magnitude.
+            var m = new float[linear.Out];
+            be.Download(dora.Magnitude.Value, m);
+            for (int i = 0; i < linear.Out; i++)
+            {
+                var row = values.AsSpan(i * linear.In, linear.In);
+                double norm = Math.Sqrt(System.Numerics.Tensors.TensorPrimitives.SumOfSquares(row));
+                System.Numerics.Tensors.TensorPrimitives.Multiply(row, (float)(m[i] / norm), row);
+            }
+        }
         return values;
     }
 }

@@ -12,14 +12,17 @@ public sealed class AdapterFormatException(string message) : Exception(message);
 
 /// <summary>
 /// LoRA adapters in the layout peft reads and writes: adapter_config.json + adapter_model.safetensors with keys
-/// <c>base_model.model.&lt;module&gt;.lora_A.weight</c> / <c>.lora_B.weight</c> (A [r, in], B [out, r], F32).
-/// Loading refuses, by name, every peft option Scalpel would otherwise silently ignore.
+/// <c>base_model.model.&lt;module&gt;.lora_A.weight</c> / <c>.lora_B.weight</c> (A [r, in], B [out, r], F32); with DoRA
+/// also <c>&lt;module&gt;.lora_magnitude_vector</c> [out] (get_peft_model_state_dict drops the adapter name and the
+/// DoRA layer's ".weight"); with modules_to_save the whole trained matrices as <c>base_model.model.model.embed_tokens.weight</c>
+/// and <c>base_model.model.lm_head.weight</c>. Loading refuses, by name, every peft option Scalpel would otherwise silently ignore.
 /// </summary>
 public static class PeftAdapter
 {
     public const string ConfigFileName = "adapter_config.json";
     public const string WeightsFileName = "adapter_model.safetensors";
     private const string KeyPrefix = "base_model.model.";
+    private const string MagnitudeSuffix = ".lora_magnitude_vector";
 
     /// <summary>Writes the model's LoRA adapter to a folder (each file written to a temp file, then renamed).</summary>
     public static void Save(DecoderModel model, string directory, string? baseModelNameOrPath = null)
@@ -32,6 +35,13 @@ public static class PeftAdapter
             writer.Add(KeyPrefix + module + ".lora_A.weight", DType.F32, a.Value.Shape, Download(model, a));
             writer.Add(KeyPrefix + module + ".lora_B.weight", DType.F32, b.Value.Shape, Download(model, b));
         }
+        foreach (var linear in model.LoraLinears.Where(l => l.Lora!.Dora is not null))
+        {
+            var m = linear.Lora!.Dora!.Magnitude;
+            writer.Add(KeyPrefix + linear.Name + MagnitudeSuffix, DType.F32, m.Value.Shape, Download(model, m));
+        }
+        foreach (var (_, weight) in model.SavedModules)
+            writer.Add(KeyPrefix + weight.Name, DType.F32, weight.Value.Shape, Download(model, weight));
         writer.Save(Path.Combine(directory, WeightsFileName), new Dictionary<string, string> { ["format"] = "pt" });
         WriteAtomically(Path.Combine(directory, ConfigFileName), ConfigJson(config, baseModelNameOrPath));
     }
@@ -72,14 +82,15 @@ public static class PeftAdapter
             ["lora_dropout"] = config.Dropout,
             ["megatron_config"] = null,
             ["megatron_core"] = "megatron.core",
-            ["modules_to_save"] = null,
+            ["modules_to_save"] = config.ModulesToSave.Count == 0 ? null
+                : new JsonArray(config.ModulesToSave.Select(m => (JsonNode)m).ToArray()),
             ["peft_type"] = "LORA",
             ["r"] = config.Rank,
             ["rank_pattern"] = new JsonObject(),
             ["revision"] = null,
             ["target_modules"] = targets,
             ["task_type"] = "CAUSAL_LM",
-            ["use_dora"] = false,
+            ["use_dora"] = config.UseDora,
             ["use_rslora"] = config.UseRsLora,
         };
         return json.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
@@ -117,11 +128,12 @@ public static class PeftAdapter
 
         Refuse(Str("peft_type") is not "LORA", "peft_type", $"'{Str("peft_type") ?? "missing"}' adapters are not supported (only LORA)");
         Refuse(Str("task_type") is not (null or "CAUSAL_LM"), "task_type", $"'{Str("task_type")}' is not a causal LM adapter");
-        Refuse(True("use_dora"), "use_dora", "DoRA adapters are not supported yet");
         Refuse(True("fan_in_fan_out"), "fan_in_fan_out", "transposed (Conv1D-style) weights do not fit Llama-family models");
         Refuse(True("lora_bias"), "lora_bias", "LoRA bias terms are not supported");
         Refuse(Str("bias") is not (null or "none"), "bias", $"bias '{Str("bias")}' trains base biases, which Scalpel does not load from adapters");
-        Refuse(NonEmpty("modules_to_save"), "modules_to_save", "fully trained extra modules are not supported");
+        Refuse(True("ensure_weight_tying") && NonEmpty("modules_to_save"), "ensure_weight_tying",
+            "keeping a trained embedding and LM head tied is not supported (Scalpel trains modules_to_save as peft does by default: as untied copies)");
+        Refuse(NonEmpty("trainable_token_indices"), "trainable_token_indices", "training single token embeddings is not supported");
         Refuse(NonEmpty("layers_to_transform"), "layers_to_transform", "adapters on a subset of layers are not supported");
         Refuse(NonEmpty("rank_pattern"), "rank_pattern", "per-module ranks are not supported");
         Refuse(NonEmpty("alpha_pattern"), "alpha_pattern", "per-module alphas are not supported");
@@ -139,8 +151,23 @@ public static class PeftAdapter
                 $"{path}: field 'target_modules': regular expressions ('{s}') are not supported; list the module names"),
             _ => throw new AdapterFormatException($"{path}: field 'target_modules' is missing"),
         };
-        var config = new LoraConfig { Rank = rank, Alpha = alpha, Dropout = dropout, UseRsLora = True("use_rslora"), TargetModules = targets };
-        try { config.ResolveTargets(); }
+        IReadOnlyList<string> modulesToSave = root["modules_to_save"] switch
+        {
+            null => [],
+            JsonArray list => list.Select(t => t is JsonValue tv && tv.TryGetValue(out string? ts) ? ts
+                : throw new AdapterFormatException($"{path}: field 'modules_to_save' must list module names")).ToList(),
+            _ => throw new AdapterFormatException($"{path}: field 'modules_to_save' must be a list of module names or null"),
+        };
+        var config = new LoraConfig
+        {
+            Rank = rank, Alpha = alpha, Dropout = dropout, UseRsLora = True("use_rslora"), UseDora = True("use_dora"), TargetModules = targets,
+            ModulesToSave = modulesToSave,
+        };
+        try
+        {
+            config.ResolveTargets();
+            config.ResolveModulesToSave();
+        }
         catch (ArgumentException e) { throw new AdapterFormatException($"{path}: {e.Message}"); }
         return config;
     }
@@ -153,6 +180,10 @@ public static class PeftAdapter
     {
         var (config, file, stored, _) = OpenChecked(model, directory);
         using var weights = file;
+        if (config.ModulesToSave.Count > 0)
+            throw new AdapterFormatException($"{Path.Combine(directory, ConfigFileName)}: field 'modules_to_save': an adapter that replaces " +
+                                             $"{string.Join(" and ", config.ModulesToSave)} cannot be served next to others on one base; " +
+                                             "apply it to the model alone or merge it");
         var targets = config.ResolveTargets();
         var perLayer = new LoraWeights?[model.Blocks.Length][];
         for (int l = 0; l < model.Blocks.Length; l++)
@@ -171,8 +202,16 @@ public static class PeftAdapter
                     model.Backend.Upload(tensor, values);
                     return new Parameter(linear.Name + suffix, tensor);
                 }
-                perLayer[l][i] = new LoraWeights(Read(".lora_A.weight", config.Rank, linear.In), Read(".lora_B.weight", linear.Out, config.Rank),
-                    config.Scaling, 0f);
+                var a = Read(".lora_A.weight", config.Rank, linear.In);
+                var b = Read(".lora_B.weight", linear.Out, config.Rank);
+                var dora = config.UseDora ? model.CreateDora(linear, a, b, config.Scaling, linear.Name + MagnitudeSuffix) : null;
+                var lora = new LoraWeights(a, b, config.Scaling, 0f, dora);
+                if (dora is not null)
+                {
+                    ReadInto(file, stored[KeyPrefix + linear.Name + MagnitudeSuffix], model, dora.Magnitude);
+                    model.RefreshDora(linear, lora);
+                }
+                perLayer[l][i] = lora;
             }
         }
         return new AdapterWeights(name, directory, config, perLayer);
@@ -196,11 +235,16 @@ public static class PeftAdapter
                 if (!targets.Contains(linear.Name[(linear.Name.LastIndexOf('.') + 1)..])) continue;
                 expected[KeyPrefix + linear.Name + ".lora_A.weight"] = [config.Rank, linear.In];
                 expected[KeyPrefix + linear.Name + ".lora_B.weight"] = [linear.Out, config.Rank];
+                if (config.UseDora) expected[KeyPrefix + linear.Name + MagnitudeSuffix] = [linear.Out];
             }
+            foreach (string module in config.ModulesToSave)
+                expected[KeyPrefix + (module == "embed_tokens" ? "model.embed_tokens.weight" : "lm_head.weight")] =
+                    [model.Spec.VocabSize, model.Spec.HiddenSize];
             var stored = new Dictionary<string, string>();   // expected key → name in the file
             foreach (var name in file.Tensors.Keys)
             {
                 string key = name.Replace(".default.weight", ".weight");   // some writers keep the adapter name
+                if (key.EndsWith(MagnitudeSuffix + ".weight", StringComparison.Ordinal)) key = key[..^".weight".Length];
                 if (!expected.ContainsKey(key))
                     throw new AdapterFormatException($"{weightsPath}: tensor '{name}' matches no LoRA module of this {model.Spec.Architecture} " +
                                                      "(an adapter for another model, or other target modules than adapter_config.json says)");
@@ -240,18 +284,28 @@ public static class PeftAdapter
                 || !settings.ResolveTargets().SetEquals(config.ResolveTargets()))
                 throw new AdapterFormatException($"{Path.Combine(directory, ConfigFileName)}: r, lora_alpha, target_modules or use_rslora " +
                                                  $"differ from the settings to apply (r={settings.Rank}, alpha={settings.Alpha})");
+            if (settings.UseDora != config.UseDora || !settings.ResolveModulesToSave().SetEquals(config.ResolveModulesToSave()))
+                throw new AdapterFormatException($"{Path.Combine(directory, ConfigFileName)}: use_dora or modules_to_save differ from the " +
+                                                 $"settings to apply (use_dora={settings.UseDora}, modules_to_save=[{string.Join(", ", settings.ModulesToSave)}])");
             config = settings;
         }
         model.ApplyLora(config);
-        foreach (var (module, a, b) in model.LoraModules)
+        foreach (var linear in model.LoraLinears)
         {
-            foreach (var (suffix, parameter) in new[] { (".lora_A.weight", a), (".lora_B.weight", b) })
-            {
-                var values = new float[parameter.Value.Length];
-                file.ReadAsF32(stored[KeyPrefix + module + suffix], values);
-                model.Backend.Upload(parameter.Value, values);
-            }
+            var lora = linear.Lora!;
+            ReadInto(file, stored[KeyPrefix + linear.Name + ".lora_A.weight"], model, lora.A);
+            ReadInto(file, stored[KeyPrefix + linear.Name + ".lora_B.weight"], model, lora.B);
+            if (lora.Dora is { } dora) ReadInto(file, stored[KeyPrefix + linear.Name + MagnitudeSuffix], model, dora.Magnitude);
         }
+        foreach (var (_, weight) in model.SavedModules) ReadInto(file, stored[KeyPrefix + weight.Name], model, weight);
         return config;
+    }
+
+    private static void ReadInto(SafeTensorsFile file, string name, DecoderModel model, Parameter parameter)
+    {
+        var values = new float[parameter.Value.Length];
+        file.ReadAsF32(name, values);
+        model.Backend.Upload(parameter.Value, values);
+        parameter.MarkChanged();
     }
 }

@@ -48,6 +48,13 @@ public interface IBackend : IDisposable
     /// <summary>dBias += Σ_r dy[r, :]</summary>
     void BiasBackward(Tensor dy, Tensor dBias);
 
+    /// <summary>destination[r, j] = source[r, j] · scale[j] (DoRA's per-output-feature magnitude); may be in place.</summary>
+    void ScaleColumns(Tensor destination, Tensor source, Tensor scale);
+    /// <summary>result[j] = Σ_r a[r, j] · b[r, j], overwritten (a and b the same [rows, columns] shape).</summary>
+    void ColumnDots(Tensor a, Tensor b, Tensor result);
+    /// <summary>result[r] = Σ_j matrix[r, j]², overwritten; matrix may be F32, BF16 or quantized (dequantized a row at a time).</summary>
+    void RowSquaredNorms(Tensor matrix, Tensor result);
+
     void RmsNormForward(Tensor x, Tensor weight, float weightOffset, float eps, Tensor y, Tensor rstd);
     /// <summary>dx overwritten; dWeight accumulated, or null when the weight is frozen.</summary>
     void RmsNormBackward(Tensor dy, Tensor x, Tensor weight, float weightOffset, Tensor rstd, Tensor dx, Tensor? dWeight);

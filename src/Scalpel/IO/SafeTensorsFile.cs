@@ -110,47 +110,33 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     /// <summary>Reads a tensor as F32 (BF16/F16 widened). destination.Length must equal the element count.</summary>
     public void ReadAsF32(string name, Span<float> destination)
     {
-        SafeTensorsEntry entry = Readable(name);
-        CheckDestination(entry, destination.Length);
-        if (destination.IsEmpty) return;
-        fixed (float* d = destination)
-            SafeTensorsConversions.ToF32(entry.DType!.Value, DataPointer(entry), d, destination.Length);
-        ReleasePages(entry, 0, destination.Length);
+        CheckDestination(Readable(name), destination.Length);
+        ReadAsF32(name, 0, destination);
+    }
+
+    /// <summary>Reads a tensor as BF16 bits (F32/F16 rounded to nearest-even).</summary>
+    public void ReadAsBF16(string name, Span<ushort> destination)
+    {
+        CheckDestination(Readable(name), destination.Length);
+        ReadAsBF16(name, 0, destination);
     }
 
     /// <summary>Reads elements [start, start + destination.Length) of a tensor as F32: loading a large tensor in pieces.</summary>
     public void ReadAsF32(string name, long start, Span<float> destination)
     {
-        SafeTensorsEntry entry = Readable(name);
-        CheckRange(entry, start, destination.Length);
-        if (destination.IsEmpty) return;
-        int size = entry.DType!.Value.SizeOf();
+        var (entry, source) = Range(name, start, destination.Length);
         fixed (float* d = destination)
-            SafeTensorsConversions.ToF32(entry.DType!.Value, DataPointer(entry) + start * size, d, destination.Length);
+            if (!destination.IsEmpty) SafeTensorsConversions.ToF32(entry.DType!.Value, (byte*)source, d, destination.Length);
         ReleasePages(entry, start, destination.Length);
     }
 
     /// <summary>Reads elements [start, start + destination.Length) of a tensor as BF16 bits.</summary>
     public void ReadAsBF16(string name, long start, Span<ushort> destination)
     {
-        SafeTensorsEntry entry = Readable(name);
-        CheckRange(entry, start, destination.Length);
-        if (destination.IsEmpty) return;
-        int size = entry.DType!.Value.SizeOf();
+        var (entry, source) = Range(name, start, destination.Length);
         fixed (ushort* d = destination)
-            SafeTensorsConversions.ToBF16(entry.DType!.Value, DataPointer(entry) + start * size, d, destination.Length);
+            if (!destination.IsEmpty) SafeTensorsConversions.ToBF16(entry.DType!.Value, (byte*)source, d, destination.Length);
         ReleasePages(entry, start, destination.Length);
-    }
-
-    /// <summary>Reads a tensor as BF16 bits (F32/F16 rounded to nearest-even).</summary>
-    public void ReadAsBF16(string name, Span<ushort> destination)
-    {
-        SafeTensorsEntry entry = Readable(name);
-        CheckDestination(entry, destination.Length);
-        if (destination.IsEmpty) return;
-        fixed (ushort* d = destination)
-            SafeTensorsConversions.ToBF16(entry.DType!.Value, DataPointer(entry), d, destination.Length);
-        ReleasePages(entry, 0, destination.Length);
     }
 
     public void Dispose()
@@ -181,11 +167,14 @@ public sealed unsafe class SafeTensorsFile : IDisposable
                 $"tensor '{entry.Name}' in '{Path}' has {entry.ElementCount} elements but the destination holds {length}", "destination");
     }
 
-    private void CheckRange(SafeTensorsEntry entry, long start, int length)
+    /// <summary>The entry and the address of its element <paramref name="start"/>, once [start, start + length) is checked to lie inside it.</summary>
+    private (SafeTensorsEntry Entry, nint Source) Range(string name, long start, int length)
     {
+        SafeTensorsEntry entry = Readable(name);
         if (start < 0 || start + length > entry.ElementCount)
             throw new ArgumentOutOfRangeException(nameof(start),
                 $"elements [{start}, {start + length}) are outside tensor '{entry.Name}' in '{Path}' ({entry.ElementCount} elements)");
+        return (entry, (nint)(DataPointer(entry) + start * entry.DType!.Value.SizeOf()));
     }
 
     /// <summary>

@@ -53,14 +53,8 @@ public sealed class SafeTensorsWriter
     /// </summary>
     public void Add(string name, DType storeAs, int[] shape, Func<ReadOnlyMemory<float>> produce)
     {
-        if (storeAs is not (DType.F32 or DType.BF16 or DType.F16))
-            throw new ArgumentOutOfRangeException(nameof(storeAs), storeAs, "tensors are stored as F32, BF16 or F16");
         ArgumentNullException.ThrowIfNull(produce);
-        long elements = (shape ?? throw new ArgumentNullException(nameof(shape))).Aggregate(1L, (a, b) => checked(a * b));
-        if (elements > int.MaxValue) throw new ArgumentException($"tensor '{name}' has {elements} elements, over a single array's limit", nameof(shape));
-        int[] checkedShape = CheckNew(name, shape, (int)elements);
-        _entries.Add(new Entry(name, storeAs, checkedShape, default, default, produce));
-        _names.Add(name);
+        AddDeferred(new Entry(name, storeAs, shape, default, default, Producer: produce));
     }
 
     /// <summary>
@@ -70,14 +64,19 @@ public sealed class SafeTensorsWriter
     /// </summary>
     public void Add(string name, DType storeAs, int[] shape, Action<long, Span<float>> fill)
     {
-        if (storeAs is not (DType.F32 or DType.BF16 or DType.F16))
-            throw new ArgumentOutOfRangeException(nameof(storeAs), storeAs, "tensors are stored as F32, BF16 or F16");
         ArgumentNullException.ThrowIfNull(fill);
-        long elements = (shape ?? throw new ArgumentNullException(nameof(shape))).Aggregate(1L, (a, b) => checked(a * b));
-        if (elements > int.MaxValue) throw new ArgumentException($"tensor '{name}' has {elements} elements, over a single array's limit", nameof(shape));
-        int[] checkedShape = CheckNew(name, shape, (int)elements);
-        _entries.Add(new Entry(name, storeAs, checkedShape, default, default, Fill: fill));
-        _names.Add(name);
+        AddDeferred(new Entry(name, storeAs, shape, default, default, Fill: fill));
+    }
+
+    /// <summary>Checks and adds an entry whose data comes when it is written (its element count is its shape's).</summary>
+    private void AddDeferred(Entry entry)
+    {
+        if (entry.StoreAs is not (DType.F32 or DType.BF16 or DType.F16))
+            throw new ArgumentOutOfRangeException("storeAs", entry.StoreAs, "tensors are stored as F32, BF16 or F16");
+        long elements = (entry.Shape ?? throw new ArgumentNullException("shape")).Aggregate(1L, (a, b) => checked(a * b));
+        if (elements > int.MaxValue) throw new ArgumentException($"tensor '{entry.Name}' has {elements} elements, over a single array's limit", "shape");
+        _entries.Add(entry with { Shape = CheckNew(entry.Name, entry.Shape, (int)elements) });
+        _names.Add(entry.Name);
     }
 
     /// <summary>Adds BF16 bits, stored as BF16 unchanged.</summary>

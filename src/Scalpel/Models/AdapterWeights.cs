@@ -23,14 +23,10 @@ public sealed class AdapterWeights : IDisposable
     /// <summary>[layer][linear in q, k, v, o, gate, up, down order]; null where the adapter has no LoRA.</summary>
     internal LoraWeights?[][] PerLayer { get; }
 
-    public long ByteLength => PerLayer.SelectMany(l => l).OfType<LoraWeights>().Sum(w => w.A.Value.ByteLength + w.B.Value.ByteLength);
+    public long ByteLength => PerLayer.SelectMany(l => l).OfType<LoraWeights>().SelectMany(w => w.Parameters()).Sum(p => p.Value.ByteLength);
 
     public void Dispose()
     {
-        foreach (var w in PerLayer.SelectMany(l => l).OfType<LoraWeights>())
-        {
-            w.A.Dispose();
-            w.B.Dispose();
-        }
+        foreach (var w in PerLayer.SelectMany(l => l).OfType<LoraWeights>()) w.Dispose();
     }
 }

@@ -97,6 +97,7 @@ public sealed partial class DecoderModel
 
         _forwardCount++;
         _training = false;
+        RefreshDora(onlyIfChanged: true);
         int d = s.HiddenSize;
         var x = _ws.Rows("inf.x", tokens, d);
         be.EmbeddingForward(ids, Embed.Value, x);
@@ -195,7 +196,17 @@ public sealed partial class DecoderModel
             var rowsOut = Backend.RowView(output, run.Start, run.Count);
             var hidden = _ws.Rows("inf.adapter", run.Count, w.Rank);
             Backend.MatMul(hidden, rowsIn, false, w.A.Value, true);                                   // h = x·Aᵀ
-            Backend.MatMul(rowsOut, hidden, false, w.B.Value, true, alpha: w.Scaling, beta: 1f);     // y += s·h·Bᵀ
+            if (w.Dora is { } dora)
+            {
+                // y = x·Wᵀ + b + (g − 1) ⊙ x·Wᵀ + g ⊙ s·h·Bᵀ, the base product recomputed for these rows only.
+                var z = _ws.Rows("inf.dora", run.Count, linear.Out);
+                Backend.MatMul(z, rowsIn, false, linear.Weight.Value, true);
+                Backend.AddScaled(rowsOut, z, -1f);
+                Backend.MatMul(z, hidden, false, w.B.Value, true, alpha: w.Scaling, beta: 1f);
+                Backend.ScaleColumns(z, z, dora.Scale);
+                Backend.AddScaled(rowsOut, z);
+            }
+            else Backend.MatMul(rowsOut, hidden, false, w.B.Value, true, alpha: w.Scaling, beta: 1f); // y += s·h·Bᵀ
         }
     }
 }

@@ -55,11 +55,17 @@ public sealed partial class DecoderModel : IDisposable
 
     public ModelSpec Spec { get; }
     public IBackend Backend { get; }
-    internal Parameter Embed { get; }
+    internal Parameter Embed { get; private set; }
     internal Block[] Blocks { get; }
     internal Parameter FinalNorm { get; }
-    /// <summary>The LM head; the same parameter as the embedding when the checkpoint ties them.</summary>
-    internal Parameter LmHead { get; }
+    /// <summary>
+    /// The LM head; the same parameter as the embedding when the checkpoint ties them, unless training one of them
+    /// (<see cref="LoraConfig.ModulesToSave"/>) untied them.
+    /// </summary>
+    internal Parameter LmHead { get; private set; }
+
+    /// <summary>Whether the embedding and the LM head are one matrix (tied in the checkpoint and not untied since).</summary>
+    public bool TiedEmbeddings => ReferenceEquals(Embed, LmHead);
 
     /// <summary>Keep only each block's input during forward and recompute the block during backward.</summary>
     public bool GradientCheckpointing { get; set; }
@@ -80,7 +86,20 @@ public sealed partial class DecoderModel : IDisposable
 
     /// <summary>The LoRA-adapted linears (module name, A, B), in model order.</summary>
     public IEnumerable<(string Module, Parameter A, Parameter B)> LoraModules =>
-        Blocks.SelectMany(b => b.Linears).Where(l => l.Lora is not null).Select(l => (l.Name, l.Lora!.A, l.Lora.B));
+        LoraLinears.Select(l => (l.Name, l.Lora!.A, l.Lora.B));
+
+    /// <summary>The linears that carry LoRA (or DoRA) weights, in model order.</summary>
+    internal IEnumerable<Linear> LoraLinears => Blocks.SelectMany(b => b.Linears).Where(l => l.Lora is not null);
+
+    /// <summary>The embedding and LM head parameters trained in full next to the adapter (peft's modules_to_save), by module name.</summary>
+    internal IEnumerable<(string Module, Parameter Weight)> SavedModules
+    {
+        get
+        {
+            foreach (var module in Lora?.ModulesToSave ?? [])
+                yield return (module, module == "embed_tokens" ? Embed : LmHead);
+        }
+    }
 
     /// <summary>Bytes of scratch and saved activations currently held.</summary>
     public long WorkspaceBytes => _ws.ByteLength;
@@ -177,24 +196,14 @@ public sealed partial class DecoderModel : IDisposable
     /// <summary>Full fine-tuning: every weight becomes F32 and trainable.</summary>
     public void EnableFullFineTuning()
     {
-        foreach (var p in _parameters)
-        {
-            if (p.Value.DType != DType.F32)
-            {
-                var host = new float[p.Value.Length];
-                Backend.Download(p.Value, host);
-                var widened = Backend.Allocate(DType.F32, p.Value.Shape);
-                Backend.Upload(widened, host);
-                p.Value.Dispose();
-                p.Value = widened;
-            }
-            p.Grad ??= Backend.Allocate(DType.F32, p.Value.Shape);
-        }
+        foreach (var p in _parameters) MakeTrainable(p);
     }
 
     /// <summary>
     /// Adds LoRA adapters to the configured linears of every block; the base stays frozen. A is Kaiming-uniform
-    /// (PEFT's kaiming_uniform_(a=√5): U(−1/√in, 1/√in)) and B is zero, so the model's output is unchanged.
+    /// (PEFT's kaiming_uniform_(a=√5): U(−1/√in, 1/√in)) and B is zero, so the model's output is unchanged. With DoRA
+    /// each adapted linear also gets a magnitude m initialised to its weight's row norms; with modules_to_save the
+    /// embedding and/or LM head become trainable F32 copies.
     /// </summary>
     public void ApplyLora(LoraConfig config, int seed = 0)
     {
@@ -215,13 +224,81 @@ public sealed partial class DecoderModel : IDisposable
                 Backend.Upload(a.Value, init);
                 a.Grad = Backend.Allocate(DType.F32, a.Value.Shape);
                 b.Grad = Backend.Allocate(DType.F32, b.Value.Shape);
-                linear.Lora = new LoraWeights(a, b, config.Scaling, config.Dropout);
-                _parameters.Add(a);
-                _parameters.Add(b);
+                var dora = config.UseDora
+                    ? DoraMagnitude.Create(Backend, _ws, linear, a, b, config.Scaling, linear.Name + ".lora_magnitude_vector", trainable: true)
+                    : null;
+                var lora = new LoraWeights(a, b, config.Scaling, config.Dropout, dora);
+                linear.Lora = lora;
+                _parameters.AddRange(lora.Parameters());
             }
         }
+        TrainModulesToSave(config.ResolveModulesToSave());
         Lora = config;
     }
+
+    /// <summary>
+    /// Makes the named modules (embed_tokens, lm_head) trainable in F32. peft wraps a copy of each named module, so when
+    /// the checkpoint ties the two, training one of them unties them: the other keeps the original, frozen, weights.
+    /// </summary>
+    private void TrainModulesToSave(IReadOnlySet<string> modules)
+    {
+        bool embed = modules.Contains("embed_tokens"), head = modules.Contains("lm_head");
+        if (!embed && !head) return;
+        if (TiedEmbeddings)
+        {
+            var original = Embed;
+            _parameters.Remove(original);
+            Embed = embed ? TrainableCopy(original, original.Name) : original;
+            LmHead = head ? TrainableCopy(original, "lm_head.weight") : new Parameter("lm_head.weight", original.Value);
+            if (embed && head) original.Dispose();
+            _parameters.Insert(0, Embed);
+            _parameters.Add(LmHead);
+            return;
+        }
+        if (embed) MakeTrainable(Embed);
+        if (head) MakeTrainable(LmHead);
+    }
+
+    private Parameter TrainableCopy(Parameter source, string name)
+    {
+        var host = new float[source.Value.Length];
+        Backend.Download(source.Value, host);
+        var copy = new Parameter(name, Backend.Allocate(DType.F32, source.Value.Shape));
+        Backend.Upload(copy.Value, host);
+        copy.Grad = Backend.Allocate(DType.F32, source.Value.Shape);
+        return copy;
+    }
+
+    /// <summary>Widens a parameter to F32 (if it is not) and gives it a gradient.</summary>
+    private void MakeTrainable(Parameter p)
+    {
+        if (p.Value.DType != DType.F32)
+        {
+            var host = new float[p.Value.Length];
+            Backend.Download(p.Value, host);
+            var widened = Backend.Allocate(DType.F32, p.Value.Shape);
+            Backend.Upload(widened, host);
+            p.Value.Dispose();
+            p.Value = widened;
+        }
+        p.Grad ??= Backend.Allocate(DType.F32, p.Value.Shape);
+    }
+
+    /// <summary>
+    /// Recomputes every DoRA linear's g = m / ‖W + s·B·A‖ from the current weights (the norm is a constant of the
+    /// forward pass, as peft detaches it); with <paramref name="onlyIfChanged"/>, only where A, B or m were written since.
+    /// </summary>
+    internal void RefreshDora(bool onlyIfChanged)
+    {
+        foreach (var linear in LoraLinears)
+            linear.Lora!.Dora?.Refresh(Backend, _ws, linear, linear.Lora, onlyIfChanged);
+    }
+
+    /// <summary>DoRA state for a detached adapter's linear (whose magnitude the caller uploads next).</summary>
+    internal DoraMagnitude CreateDora(Linear linear, Parameter a, Parameter b, float scaling, string magnitudeName) =>
+        DoraMagnitude.Create(Backend, _ws, linear, a, b, scaling, magnitudeName, trainable: false);
+
+    internal void RefreshDora(Linear linear, LoraWeights lora) => lora.Dora!.Refresh(Backend, _ws, linear, lora, onlyIfChanged: false);
 
     public void ZeroGradients()
     {
@@ -263,8 +340,11 @@ public sealed partial class DecoderModel : IDisposable
 
     private string ActivationKey(int layer) => GradientCheckpointing ? "ckpt." : $"L{layer}.";
 
-    private ulong Seed(int layer, int linear) =>
-        CpuBackend.SplitMix64(DropoutSeed ^ (_forwardCount << 24) ^ ((ulong)layer << 8) ^ (ulong)linear);
+    private ulong Seed(int layer, int linear) => DropoutSeedFor(_forwardCount, layer, linear);
+
+    /// <summary>The LoRA dropout seed of a linear in the forward pass numbered <paramref name="forwardCount"/> (tests rebuild masks from it).</summary>
+    internal ulong DropoutSeedFor(ulong forwardCount, int layer, int linear) =>
+        CpuBackend.SplitMix64(DropoutSeed ^ (forwardCount << 24) ^ ((ulong)layer << 8) ^ (ulong)linear);
 
     /// <summary>The dropout seed of a forward linear: none when evaluating.</summary>
     private ulong? ForwardSeed(int layer, int linear) => _training ? Seed(layer, linear) : null;
@@ -315,6 +395,7 @@ public sealed partial class DecoderModel : IDisposable
     {
         _forwardCount++;
         _training = training;
+        RefreshDora(onlyIfChanged: false);
         int tokens = batch.Count;
         var be = Backend;
         var x0 = Residual(0, tokens);
@@ -471,6 +552,7 @@ public sealed partial class DecoderModel : IDisposable
     public void Dispose()
     {
         _ws.Dispose();
+        foreach (var linear in LoraLinears) linear.Lora!.Dora?.Dispose();
         foreach (var p in _parameters) p.Dispose();
     }
 }

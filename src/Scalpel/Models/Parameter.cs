@@ -14,6 +14,14 @@ public sealed class Parameter(string name, Tensor value) : IDisposable
     public Tensor? Grad { get; internal set; }
     public bool Trainable => Grad is not null;
 
+    /// <summary>
+    /// Counts writes made through <see cref="MarkChanged"/> (optimizer steps, adapter loads), so values derived from a
+    /// parameter (DoRA's norms in generation) are recomputed only when it changed.
+    /// </summary>
+    internal int Version { get; private set; }
+
+    internal void MarkChanged() => Version++;
+
     /// <summary>Whether AdamW's weight decay applies: matrices yes; biases and norm weights (1-D) no, like HF's Trainer.</summary>
     public bool Decays => Value.Shape.Length >= 2;
 

@@ -10,21 +10,20 @@ namespace Scalpel.Tensors;
 /// absolute maximum into [−1, 1] and every element becomes the index of the nearest of 16 fixed values (the
 /// codebook below: quantiles of N(0, 1) normalised to [−1, 1], with an exact 0).
 /// Double quantization (§3, "Double Quantization"): the fp32 block absmax values have their mean subtracted and are
-/// quantized again, 256 at a time, to int8 with one fp32 scale per 256 (so a block scale costs 8 + 32/256 bits,
-/// not 32). bitsandbytes quantizes that second level with its 8-bit dynamic tree code; here it is symmetric linear
-/// int8 (step = max |absmax − offset| / 127 over the group), simpler but coarser for groups holding an outlier
-/// block: each block scale is within half a step of its absmax (tested).
+/// quantized again, 256 at a time, to 8-bit floats — bitsandbytes' dynamic map (<see cref="DynamicMap"/>: signed,
+/// 7 exponent bits, the code QLoRA's compress_statistics uses) with one fp32 absmax per 256 — so a block scale costs
+/// 8 + 32/256 bits, not 32.
 /// </summary>
 /// <remarks>
 /// Layout of a tensor of n elements (n a multiple of 64), in order:
 /// <code>
 /// codes     n / 2 bytes   element 2i in the high nibble, 2i+1 in the low one (bitsandbytes' order)
-/// qabsmax   n / 64 sbyte  round((absmax_b − offset) / scale2_g), g = b / 256
+/// qabsmax   n / 64 byte   index of the DynamicMap value nearest to (absmax_b − offset) / scale2_g, g = b / 256
 ///           (padding to 4 bytes)
-/// scale2    ceil(n / 16384) float   max |absmax_b − offset| / 127 over the group of 256 blocks
+/// scale2    ceil(n / 16384) float   max |absmax_b − offset| over the group of 256 blocks
 /// offset    1 float       mean of all block absmax values
 /// </code>
-/// Dequantized value of element i: Codebook[code_i] · (qabsmax_b · scale2_g + offset).
+/// Dequantized value of element i: Codebook[code_i] · (DynamicMap[qabsmax_b] · scale2_g + offset).
 /// </remarks>
 public static unsafe class Nf4
 {
@@ -92,8 +91,62 @@ public static unsafe class Nf4
     }
 
     /// <summary>
-    /// absmax → offset (their mean), then per group of 256: scale2 = max |absmax − offset| / 127 and
-    /// q = round((absmax − offset) / scale2).
+    /// bitsandbytes' signed dynamic 8-bit map (create_dynamic_map(signed=True, max_exponent_bits=7, total_bits=8)), the
+    /// second-level code of QLoRA's double quantization: for i = 0..6, the 2^i midpoints of linspace(0.1, 1, 2^i + 1)
+    /// times ±10^(i−6), plus 0 and 1; 256 values sorted, in float32 as torch makes them.
+    /// </summary>
+    public static ReadOnlySpan<float> DynamicMap => s_dynamicMap;
+
+    private static readonly float[] s_dynamicMap = BuildDynamicMap();
+
+    private static float[] BuildDynamicMap()
+    {
+        var data = new List<float>(256);
+        for (int i = 0; i < 7; i++)
+        {
+            int items = (1 << i) + 1;
+            var boundaries = Linspace(0.1f, 1f, items);
+            double power = Math.Pow(10, i - 6);
+            for (int j = 0; j + 1 < items; j++)
+            {
+                float mean = (boundaries[j] + boundaries[j + 1]) / 2f;
+                data.Add((float)(power * mean));
+                data.Add((float)(-power * mean));
+            }
+        }
+        data.Add(0f);
+        data.Add(1f);
+        data.Sort();
+        return data.ToArray();
+    }
+
+    /// <summary>torch.linspace in float32: start + i·step for the first half, end − (steps − 1 − i)·step for the rest.</summary>
+    private static float[] Linspace(float start, float end, int steps)
+    {
+        var values = new float[steps];
+        if (steps == 1) { values[0] = start; return values; }
+        float step = (end - start) / (steps - 1);
+        int half = steps / 2;
+        for (int i = 0; i < steps; i++) values[i] = i < half ? start + step * i : end - step * (steps - 1 - i);
+        return values;
+    }
+
+    /// <summary>Index of the <see cref="DynamicMap"/> value nearest to x (x in [−1, 1]); ties go to the lower value.</summary>
+    internal static int NearestDynamicCode(float x)
+    {
+        var map = s_dynamicMap;
+        int lo = 0, hi = map.Length - 1;
+        while (hi - lo > 1)
+        {
+            int mid = (lo + hi) >> 1;
+            if (map[mid] <= x) lo = mid; else hi = mid;
+        }
+        return x - map[lo] <= map[hi] - x ? lo : hi;
+    }
+
+    /// <summary>
+    /// absmax → offset (their mean), then per group of 256: scale2 = max |absmax − offset| and q = the dynamic-map
+    /// index nearest to (absmax − offset) / scale2 (bitsandbytes' quantize_blockwise with blocksize 256).
     /// </summary>
     internal static void DoubleQuantize(ReadOnlySpan<float> absmax, Span<byte> q, Span<float> scale2, out float offset)
     {
@@ -105,10 +158,9 @@ public static unsafe class Nf4
             int b0 = g * ScaleGroup, b1 = Math.Min(absmax.Length, b0 + ScaleGroup);
             float max = 0f;
             for (int b = b0; b < b1; b++) max = MathF.Max(max, MathF.Abs(absmax[b] - offset));
-            float s = max / 127f;
-            scale2[g] = s;
-            for (int b = b0; b < b1; b++)
-                q[b] = (byte)(sbyte)(s == 0f ? 0 : Math.Clamp((int)MathF.Round((absmax[b] - offset) / s), -127, 127));
+            scale2[g] = max;
+            float inv = max == 0f ? 0f : 1f / max;
+            for (int b = b0; b < b1; b++) q[b] = (byte)NearestDynamicCode((absmax[b] - offset) * inv);
         }
     }
 
@@ -118,14 +170,14 @@ public static unsafe class Nf4
     private static ref float Offset(Span<byte> data, long n) =>
         ref MemoryMarshal.Cast<byte, float>(data.Slice((int)(Scale2Offset(n) + 4 * Groups(n)), 4))[0];
 
-    /// <summary>The dequantized absmax of block b: qabsmax_b · scale2_g + offset.</summary>
+    /// <summary>The dequantized absmax of block b: DynamicMap[qabsmax_b] · scale2_g + offset.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static unsafe float BlockScale(byte* data, long length, long block)
     {
-        sbyte q = (sbyte)data[length / 2 + block];
+        byte q = data[length / 2 + block];
         float* scale2 = (float*)(data + Scale2Offset(length));
         float offset = scale2[Groups(length)];
-        return MathF.FusedMultiplyAdd(q, scale2[block / ScaleGroup], offset);
+        return MathF.FusedMultiplyAdd(s_dynamicMap[q], scale2[block / ScaleGroup], offset);
     }
 
     /// <summary>

@@ -38,6 +38,11 @@ public sealed record MemoryPlan
 
     public long this[string item] => Items.FirstOrDefault(i => i.Name == item)?.Bytes ?? 0;
 
+    /// <summary>Why a plan that does not fit is refused, and what would fit.</summary>
+    public string Refusal() =>
+        $"the memory plan needs {MemoryPlanner.Format(PeakBytes)} but {MemoryPlanner.Format(AvailableBytes ?? 0)} is available; change one of:\n" +
+        string.Join('\n', Advice.Select(a => "  - " + a));
+
     /// <summary>The plan as a table for the terminal.</summary>
     public string Describe()
     {
@@ -118,7 +123,7 @@ public static class MemoryPlanner
             throw new TrainConfigException("model.path", [$"model.path: {e.Message}"]);
         }
         var t = config.Training;
-        int tokens = t.TokensPerBatch ?? (t.BatchSize ?? 1) * config.Data.MaxLength;
+        int tokens = (int)Math.Min(int.MaxValue, (long)(t.TokensPerBatch ?? (long)(t.BatchSize ?? 1) * config.Data.MaxLength));
         long FileBytes(string? path) => path is not null && File.Exists(path) ? new FileInfo(path).Length : 0;
         return new MemoryPlanInputs
         {
@@ -161,13 +166,22 @@ public static class MemoryPlanner
         long biasFloats = (s.AttentionBias ? qDim + 2L * kvDim : 0) + (s.AttentionOutputBias ? d : 0) + (s.MlpBias ? 2L * inter + d : 0);
         long normFloats = 2L * d + (s.QkNorm ? 2L * s.HeadDim : 0);
         long vectorFloats = L * (biasFloats + normFloats) + d;
-        long embedBytes = dense.StorageBytes(V * d) * (s.TieWordEmbeddings ? 1 : 2);
-        long weightBytes = blockLinearBytes + embedBytes + vectorFloats * 4;
         long parameterCount = L * (linearElements + biasFloats + normFloats) + d + V * d * (s.TieWordEmbeddings ? 1 : 2);
+        // modules_to_save: a trainable F32 copy of each named matrix. Tied, the original stays (frozen) for the other
+        // side unless both are named; untied, the named matrix itself is widened and trained.
+        var saved = lora?.ResolveModulesToSave() ?? new HashSet<string>();
+        long denseMatrices = s.TieWordEmbeddings ? (saved.Count == 2 ? 0 : 1) : 2 - saved.Count;
+        long embedBytes = dense.StorageBytes(V * d) * denseMatrices;
+        long weightBytes = blockLinearBytes + embedBytes + vectorFloats * 4;
 
         // ── what trains: F32 values (LoRA; full fine-tuning's are the base itself), F32 gradients, AdamW m and v ──
-        long trainableFloats = full ? parameterCount : L * linears.Where(l => targets.Contains(l.Module)).Sum(l => (long)lora!.Rank * (l.In + l.Out));
-        long adapterBytes = full ? 0 : trainableFloats * 4;
+        var adapted = linears.Where(l => targets.Contains(l.Module)).ToArray();
+        bool dora = lora?.UseDora == true && adapted.Length > 0;
+        long trainableFloats = full ? parameterCount
+            : L * adapted.Sum(l => (long)lora!.Rank * (l.In + l.Out) + (dora ? l.Out : 0)) + saved.Count * V * d;
+        // DoRA keeps per linear the base's row norms (host), g and 1/‖W + sBA‖, and an r×r identity.
+        long doraStateBytes = dora ? 4 * L * adapted.Sum(l => 3 * l.Out + (long)lora!.Rank * lora.Rank) : 0;
+        long adapterBytes = full ? 0 : trainableFloats * 4 + doraStateBytes;
 
         // ── workspace: the buffers DecoderModel asks for (Activations, Residual, ForwardBackward, BlockBackward, Linear) ──
         long savedPerToken = d + 1 + qDim + 2L * kvDim + qDim + s.NumHeads + d + d + 1 + 3L * inter
@@ -181,8 +195,13 @@ public static class MemoryPlanner
         var loraInputs = linears.Where(l => targets.Contains(l.Module)).Select(l => l.In).Distinct().ToArray();
         long loraPerToken = lora is null || targets.Count == 0 ? 0
             : lora.Rank + (lora.Dropout > 0 ? 2 * loraInputs.Sum() : 0);
+        // DoRA's scratch, keyed by output width: the recomputed unscaled output and g ⊙ dy [T, out], and per linear
+        // A·Wᵀ, Bᵀ [r, out], two [1, out] rows and A·Aᵀ [r, r] for the norms.
+        var doraOutputs = dora ? adapted.Select(l => l.Out).Distinct().ToArray() : [];
+        long doraPerToken = 2 * doraOutputs.Sum();
+        long doraFixed = dora ? doraOutputs.Sum(o => (2L * lora!.Rank + 2) * o) + (long)lora!.Rank * lora.Rank : 0;
         long activationBytes = 4 * T * (savedSets * savedPerToken + residualPerToken + finalPerToken);
-        long scratchBytes = 4 * T * (backwardPerToken + loraPerToken);
+        long scratchBytes = 4 * T * (backwardPerToken + loraPerToken + doraPerToken) + 4 * doraFixed;
 
         // ── transient native buffers: cross-entropy's chunk of logits, attention backward's copies ──
         long chunkRows = Math.Min(Math.Clamp(CrossEntropyChunkFloats / V, 1, CrossEntropyMaxChunkRows), T);
@@ -197,7 +216,8 @@ public static class MemoryPlanner
             new("base weights", weightBytes, BaseDetail(parameterCount, blockLinear, dense, full)),
         };
         if (!full)
-            items.Add(new("adapter", adapterBytes, $"{Count(trainableFloats)} trainable F32 parameters (LoRA r={lora!.Rank} on {string.Join(", ", linears.Select(l => l.Module).Where(targets.Contains))})"));
+            items.Add(new("adapter", adapterBytes, $"{Count(trainableFloats)} trainable F32 parameters ({(dora ? "DoRA" : "LoRA")} r={lora!.Rank} on " +
+                $"{string.Join(", ", linears.Select(l => l.Module).Where(targets.Contains))}{(saved.Count > 0 ? "; in full: " + string.Join(", ", saved.Order()) : "")})"));
         items.Add(new("gradients", trainableFloats * 4, "F32, one per trainable parameter"));
         items.Add(new("optimizer", trainableFloats * 8, "AdamW first and second moments, F32, trainable parameters only"));
         items.Add(new("activations", activationBytes, inputs.GradientCheckpointing
@@ -211,6 +231,8 @@ public static class MemoryPlanner
         long largestLinear = linears.Max(l => l.Out * l.In);
         long loadTransient = blockLinear.IsQuantized() ? largestLinear * 4 + blockLinear.StorageBytes(largestLinear) : LoadChunkElements * 4;
         long loadPeak = weightBytes + loadTransient + runtimeBytes;
+        // Making a module trainable copies it through the host: the copy, its gradient and the host array at once.
+        if (saved.Count > 0) loadPeak = Math.Max(loadPeak, weightBytes + dense.StorageBytes(V * d) + 3 * 4 * V * d + runtimeBytes);
         return new MemoryPlan
         {
             Items = items,

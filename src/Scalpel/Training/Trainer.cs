@@ -18,6 +18,11 @@ public sealed record TrainerOptions
     public float Epsilon { get; init; } = 1e-8f;
     /// <summary>Clip the global gradient norm to this; 0 disables clipping.</summary>
     public float MaxGradNorm { get; init; } = 1f;
+    /// <summary>
+    /// LoRA+: LoRA B matrices (and, as peft's create_loraplus_optimizer groups them, every trainable 1-D parameter,
+    /// e.g. DoRA magnitudes) learn at this multiple of the scheduled rate; null = one rate for all.
+    /// </summary>
+    public float? LoraPlusLrRatio { get; init; }
 }
 
 /// <summary>What one optimizer step did.</summary>
@@ -32,6 +37,8 @@ public sealed class Trainer : IDisposable
     private readonly DecoderModel _model;
     private readonly IBackend _be;
     private readonly List<(Parameter P, Tensor M, Tensor V)> _state = [];
+    /// <summary>Each trainable parameter's multiple of the scheduled learning rate (LoRA+), in <see cref="_state"/>'s order.</summary>
+    private readonly List<float> _lrScale = [];
 
     public Trainer(DecoderModel model, TrainerOptions options)
     {
@@ -40,7 +47,10 @@ public sealed class Trainer : IDisposable
         Options = options;
         Schedule = new LearningRateSchedule(options.LearningRate, options.WarmupSteps, options.TotalSteps, options.MinLearningRateRatio);
         foreach (var p in model.TrainableParameters)
+        {
             _state.Add((p, _be.Allocate(DType.F32, p.Value.Shape), _be.Allocate(DType.F32, p.Value.Shape)));
+            _lrScale.Add(LearningRateScale(p, options));
+        }
         if (_state.Count == 0) throw new InvalidOperationException("nothing to train: apply LoRA or enable full fine-tuning first");
     }
 
@@ -72,12 +82,20 @@ public sealed class Trainer : IDisposable
 
         float lr = Schedule.At(Step);
         Step++;
-        foreach (var (p, m, v) in _state)
-            _be.AdamWStep(p.Value, p.Grad!, m, v, lr, Options.Beta1, Options.Beta2, Options.Epsilon,
+        for (int i = 0; i < _state.Count; i++)
+        {
+            var (p, m, v) = _state[i];
+            _be.AdamWStep(p.Value, p.Grad!, m, v, lr * _lrScale[i], Options.Beta1, Options.Beta2, Options.Epsilon,
                 p.Decays ? Options.WeightDecay : 0f, Step);
+            p.MarkChanged();
+        }
 
         return new StepResult(Step, lossSum / totalWeight, norm, lr, microBatches.Sum(b => b.Count));
     }
+
+    /// <summary>LoRA+ groups as peft's create_loraplus_optimizer: "lora_B" in the name or a 1-D parameter → lr × ratio.</summary>
+    private static float LearningRateScale(Parameter p, TrainerOptions options) =>
+        options.LoraPlusLrRatio is { } ratio && (p.Name.Contains(".lora_B.", StringComparison.Ordinal) || p.Value.Shape.Length == 1) ? ratio : 1f;
 
     /// <summary>
     /// Saves what resuming needs besides the weights: AdamW moments (<c>&lt;param&gt;.exp_avg</c>,

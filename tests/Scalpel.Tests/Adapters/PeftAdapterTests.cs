@@ -93,9 +93,10 @@ public class PeftAdapterTests
     }
 
     [Theory]
-    [InlineData("use_dora", "true", "DoRA")]
     [InlineData("peft_type", "\"PREFIX_TUNING\"", "PREFIX_TUNING")]
-    [InlineData("modules_to_save", "[\"lm_head\"]", "modules_to_save")]
+    [InlineData("modules_to_save", "[\"score\"]", "modules_to_save: 'score'")]
+    [InlineData("modules_to_save", "\"lm_head\"", "modules_to_save")]
+    [InlineData("trainable_token_indices", "[5, 7]", "trainable_token_indices")]
     [InlineData("rank_pattern", "{\"q_proj\": 4}", "rank_pattern")]
     [InlineData("target_modules", "\".*proj\"", "regular expressions")]
     [InlineData("target_modules", "[\"c_attn\"]", "c_attn")]

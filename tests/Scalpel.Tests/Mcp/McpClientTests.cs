@@ -13,6 +13,7 @@ namespace Scalpel.Tests.Mcp;
 /// data, a keyword-task run starts at once and is followed to completion with progress notifications, and paths
 /// outside the roots (directly or through .. and a symlink) are tool errors. A missing node or package is a failure.
 /// </summary>
+[Collection("console")]   // CliRunner swaps Console.Out to compare the CLI's messages
 public sealed class McpClientTests : IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "scalpel-mcp-" + Guid.NewGuid().ToString("N")[..8]);
@@ -36,6 +37,9 @@ public sealed class McpClientTests : IDisposable
         PipelineCheck.WriteData(Path.Combine(work, "val.jsonl"), 64, seed: 2);
         File.Copy(Path.Combine(RepoPaths.Root, "examples", "keyword-task", "config.yaml"), Path.Combine(work, "config.yaml"));
         File.Copy(Path.Combine(RepoPaths.Root, "examples", "keyword-task", "suite.yaml"), Path.Combine(work, "suite.yaml"));
+        // Long enough to cancel in flight: every training example, answered by several tasks.
+        File.WriteAllText(Path.Combine(work, "long-suite.yaml"), "name: long\ntasks:\n" + string.Concat(Enumerable.Range(0, 8).Select(i =>
+            $"  - name: t{i}\n    data: train.jsonl\n    generation: {{max_tokens: 4, temperature: 0}}\n    metrics: [exact_match]\n")));
         string outside = Path.Combine(_dir, "outside.jsonl");
         File.Copy(Path.Combine(work, "val.jsonl"), outside);
         // A link inside the root that points out of it must not let a tool through.
@@ -66,7 +70,8 @@ public sealed class McpClientTests : IDisposable
 
         var tools = r["tools"]!.AsArray().Select(t => (string)t!["name"]!).ToHashSet();
         foreach (var name in new[] { "inspect_model", "check_dataset", "dataset_stats", "split_dataset", "convert_dataset", "create_config",
-                     "start_training", "run_status", "wait_for_run", "cancel_run", "list_runs", "evaluate", "compare", "export" })
+                     "start_training", "run_status", "wait_for_run", "cancel_run", "list_runs", "evaluate", "compare", "export",
+                     "job_status", "wait_for_job", "cancel_job" })
             Assert.Contains(name, tools);
         var inspectTool = r["tools"]!.AsArray().First(t => (string)t!["name"]! == "inspect_model")!;
         Assert.False(string.IsNullOrWhiteSpace((string?)inspectTool["description"]));
@@ -96,6 +101,25 @@ public sealed class McpClientTests : IDisposable
         Assert.True((bool)r["missing"]!["isError"]!);
         Assert.Equal($"{work}/no-such.jsonl: no such file", (string?)r["missing"]!["text"]);   // the CLI's line after "scalpel: "
 
+        // estimate_training: the plan scalpel train --dry-run --json prints, from the same library call.
+        var estimate = r["estimate"]!;
+        Assert.False((bool)estimate["isError"]!, (string?)estimate["text"]);
+        Assert.True((bool)estimate["structured"]!["fits"]!);
+        Assert.True((long)estimate["structured"]!["peak_bytes"]! > 0);
+        Assert.Equal(60, (int)estimate["structured"]!["time"]!["steps"]!);
+        Assert.Contains("peak", (string?)estimate["structured"]!["summary"]);
+        var tight = r["estimateTight"]!["structured"]!;
+        Assert.False((bool)tight["fits"]!);
+        Assert.NotEmpty(tight["advice"]!.AsArray());
+        var cliPlan = Scalpel.Tests.Cli.CliRunner.Run("train", Path.Combine(work, "config.yaml"), "--dry-run", "--json", "--memory-limit", "1M");
+        Assert.Equal(3, cliPlan.Code);
+        var cliJson = JsonNode.Parse(cliPlan.Out)!;
+        foreach (var key in new[] { "items", "peak_bytes", "load_peak_bytes", "available_bytes", "fits", "advice" })
+            Assert.True(JsonNode.DeepEquals(cliJson[key], tight[key]), $"{key}: CLI {cliJson[key]?.ToJsonString()} vs MCP {tight[key]?.ToJsonString()}");
+        Assert.Equal(cliJson["time"]!["steps"]!.GetValue<int>(), (int)tight["time"]!["steps"]!);
+        Assert.True((bool)r["estimateBadLimit"]!["isError"]!);
+        Assert.Equal("memory_limit: 'lots' is not a size (e.g. 8G, 512M, 1073741824)", (string?)r["estimateBadLimit"]!["text"]);
+
         // start_training answers before the run ends; the run is followed to its end.
         Assert.False((bool)r["start"]!["isError"]!, (string?)r["start"]!["text"]);
         Assert.True((double)r["startMs"]! < 5000, $"start_training took {r["startMs"]} ms");
@@ -116,6 +140,17 @@ public sealed class McpClientTests : IDisposable
         var metricLines = ((string)r["metrics"]!).Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Contains(metricLines, l => JsonNode.Parse(l)!["val_loss"] is not null);
         Assert.Equal("text/html", (string?)r["report"]![0]!["mime"]);
+        // The data check report as a resource: listed, and read back as the same report the tool answered with.
+        Assert.Contains("scalpel://data-checks/{check_id}", r["resourceTemplates"]!.AsArray().Select(t => (string?)t));
+        string checkUri = (string)check["structured"]!["resource_uri"]!;
+        Assert.Equal($"scalpel://data-checks/{(string)check["structured"]!["check_id"]!}", checkUri);
+        var listed = r["resources"]!.AsArray();
+        Assert.Contains(listed, x => (string?)x!["uri"] == checkUri && (string?)x["mime"] == "application/json");
+        Assert.Contains(listed, x => (string?)x!["uri"] == $"scalpel://runs/{(string)final["run_id"]!}/report");
+        var checkReport = JsonNode.Parse((string)r["checkReport"]![0]!["text"]!)!;
+        Assert.Equal(400, (long)checkReport["examples"]!);
+        Assert.Equal((string?)check["structured"]!["file"], (string?)checkReport["file"]);
+        Assert.Contains("data check nosuchcheck: no such report", (string?)r["checkMissing"]);
         Assert.True((int)r["report"]![0]!["length"]! > 100);
 
         // The rest of the tools, once each.
@@ -130,19 +165,70 @@ public sealed class McpClientTests : IDisposable
         Assert.NotEmpty(r["init"]!["structured"]!["reasons"]!.AsArray());
         Assert.True((bool)r["initAgain"]!["isError"]!);
         Assert.Equal($"{work}/init.yaml already exists; pass force to overwrite it", (string?)r["initAgain"]!["text"]);
+        // Evaluate, compare and export start jobs and answer at once; the jobs are followed to their results.
+        foreach (var key in new[] { "compareStart", "evaluateStart", "exportStart", "ggufStart", "longEvalStart" })
+        {
+            Assert.False((bool)r[key]!["isError"]!, $"{key}: {r[key]!["text"]}");
+            Assert.False(string.IsNullOrEmpty((string?)r[key]!["structured"]!["job_id"]), key);
+        }
+        Assert.True((double)r["compareStartMs"]! < 2000, $"compare took {r["compareStartMs"]} ms to answer");
         var compare = r["compare"]!;
-        Assert.False((bool)compare["isError"]!, (string?)compare["text"]);
-        Assert.False(string.IsNullOrEmpty((string?)compare["structured"]!["winner"]));
-        Assert.True(File.Exists((string)compare["structured"]!["report_path"]!));
+        Assert.Equal("completed", (string?)compare["state"]);
+        Assert.Equal("compare", (string?)compare["kind"]);
+        Assert.False(string.IsNullOrEmpty((string?)compare["result"]!["winner"]));
+        Assert.NotNull(compare["result"]!["fine_tuning_worth_it"]);
+        Assert.True(File.Exists((string)compare["result"]!["report_path"]!));
         Assert.NotEmpty(r["compareProgress"]!.AsArray());   // the library's progress lines, as notifications
+        Assert.Contains(r["compareProgress"]!.AsArray(), p => ((string?)p!["message"])?.Contains("answered") == true);
         var evaluate = r["evaluate"]!;
-        Assert.False((bool)evaluate["isError"]!, (string?)evaluate["text"]);
-        Assert.True(File.Exists((string)evaluate["structured"]!["results_path"]!));
-        Assert.False((bool)r["export"]!["isError"]!, (string?)r["export"]!["text"]);
+        Assert.Equal("completed", (string?)evaluate["state"]);
+        Assert.True(File.Exists((string)evaluate["result"]!["results_path"]!));
+        Assert.Equal("completed", (string?)r["export"]!["state"]);
         Assert.True(File.Exists(Path.Combine(work, "merged", "config.json")));
+
+        // The GGUF export, read by @huggingface/gguf and by Scalpel's reader: llama, both layers, every weight of the
+        // merged folder (adapter folded in) as the same F32 values (token_embd and ffn_down need no row permutation).
+        var gguf = r["gguf"]!;
+        Assert.Equal("completed", (string?)gguf["state"]);
+        Assert.Equal(Path.Combine(work, "model.gguf"), (string?)gguf["result"]!["output"]);
+        var parsed = r["ggufParsed"]!;
+        Assert.Null(parsed["error"]);
+        Assert.Equal("llama", (string?)parsed["architecture"]);
+        Assert.Equal(2, (int)parsed["blockCount"]!);
+        Assert.Contains(parsed["tensors"]!.AsArray(), t => (string?)t!["name"] == "blk.1.ffn_down.weight");
+        var ggufFile = Scalpel.IO.Gguf.GgufReader.Open(Path.Combine(work, "model.gguf"));
+        using (var merged = Scalpel.IO.CheckpointReader.Open(Path.Combine(work, "merged")))
+        {
+            Assert.Equal(merged.TensorNames.Count(), parsed["tensors"]!.AsArray().Count);
+            foreach (var (hf, gg) in new[] { ("model.embed_tokens.weight", "token_embd.weight"), ("model.layers.0.mlp.down_proj.weight", "blk.0.ffn_down.weight") })
+            {
+                var expected = new float[merged.Info(hf).ElementCount];
+                merged.ReadAsF32(hf, expected);
+                Assert.Equal(expected, ggufFile.ReadF32(gg));
+            }
+        }
+
+        // Bad input is refused before a job starts, with the CLI's message.
+        Assert.True((bool)r["exportBadType"]!["isError"]!);
+        Assert.Equal("type: 'q2_k' is not a GGUF type: f32, f16, bf16, q8_0 or q4_0", (string?)r["exportBadType"]!["text"]);
+        var cliBadType = Scalpel.Tests.Cli.CliRunner.Run("export", "gguf", "--model", Path.Combine(work, "model"), "--out", Path.Combine(work, "bad.gguf"), "--type", "q2_k");
+        Assert.Equal($"scalpel: {(string?)r["exportBadType"]!["text"]}", cliBadType.Err.Split('\n')[0]);
+        Assert.True((bool)r["exportBadKind"]!["isError"]!);
+        Assert.Equal("kind must be merged, gguf or gguf-adapter, not 'onnx'", (string?)r["exportBadKind"]!["text"]);
         Assert.True((bool)r["exportOutside"]!["isError"]!);
         Assert.Contains("outside the allowed roots", (string?)r["exportOutside"]!["text"]);
         Assert.False(Directory.Exists(Path.Combine(_dir, "merged")));
+        Assert.True((bool)r["compareMissingAdapter"]!["isError"]!);
+        Assert.Equal($"{work}/no-such-adapter: no such adapter folder", (string?)r["compareMissingAdapter"]!["text"]);
+        Assert.True((bool)r["jobStatusUnknown"]!["isError"]!);
+
+        // A long evaluation, cancelled: it ends cancelled, with no result and no results.json.
+        Assert.Equal("running", (string?)r["longEvalStatus"]!["state"]);
+        Assert.Equal("cancelled", (string?)r["cancelledJob"]!["state"]);
+        Assert.Null(r["cancelledJob"]!["result"]);
+        Assert.False(File.Exists(Path.Combine(work, "eval-long", "results.json")));
+        var jobs = r["listAfterJobs"]!["structured"]!["jobs"]!.AsArray();
+        Assert.Equal(["compare", "evaluate", "evaluate", "export", "export"], jobs.Select(j => (string)j!["kind"]!).Order());
         Assert.False((bool)r["longStart"]!["isError"]!, (string?)r["longStart"]!["text"]);
         Assert.Equal("running", (string?)r["duringWait"]!["structured"]!["state"]);
         Assert.True((double)r["duringWaitMs"]! < 2000, $"run_status waited {r["duringWaitMs"]} ms behind wait_for_run");

@@ -24,4 +24,14 @@ public sealed class McpCommandTests
         Assert.Equal(2, code);
         Assert.Equal($"scalpel: --root {missing}: no such folder\n", error);
     }
+
+    [Fact]
+    public void ServeNamesAMissingMcpRoot()
+    {
+        string missing = Path.Combine(Path.GetTempPath(), "scalpel-no-such-" + Guid.NewGuid().ToString("N")[..8]);
+        var (code, output, error) = CliRunner.Run("serve", "--model", Path.GetTempPath(), "--mcp-root", missing);
+        Assert.Equal(2, code);
+        Assert.Equal("", output);
+        Assert.Equal($"scalpel: --mcp-root {missing}: no such folder\n", error);
+    }
 }

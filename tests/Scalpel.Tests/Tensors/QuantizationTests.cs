@@ -100,28 +100,43 @@ public class QuantizationTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Nf4DoubleQuantizedScalesStayWithinHalfAStepOfTheirAbsmax()
+    public void Nf4DoubleQuantizationIsBitsandbytesDynamicMapOverGroupsOf256()
     {
         const int n = 64 * 1000; // 1000 blocks: 3 full groups of 256 and a partial one
         var x = Weights(3, n);
         var bytes = QuantizeNf4(x);
         var absmax = Enumerable.Range(0, n / 64).Select(b => x.AsSpan(b * 64, 64).ToArray().Max(MathF.Abs)).ToArray();
         float offset = (float)absmax.Average(a => (double)a);
-        var relative = new List<double>();
-        for (int g = 0; g * 256 < absmax.Length; g++)
+        var py = TorchOracle.Run("nf4_double.py", new Dictionary<string, OracleTensor>
         {
-            var group = absmax.Skip(g * 256).Take(256).ToArray();
-            float step = group.Max(a => MathF.Abs(a - offset)) / 127f; // the int8 step of this group
-            for (int b = g * 256; b < g * 256 + group.Length; b++)
-            {
-                float error = MathF.Abs(BlockScale(bytes, n, b) - absmax[b]);
-                Assert.True(error <= step / 2 * 1.001f + 1e-9f, $"block {b}: |absmax' − absmax| = {error}, half step {step / 2}");
-                if (absmax[b] > 0) relative.Add(error / absmax[b]);
-            }
+            ["absmax"] = new(absmax, absmax.Length), ["offset"] = new([offset], 1),
+        });
+        AssertClose.Equal(py["map"].Floats, Nf4.DynamicMap.ToArray(), atol: 0, rtol: 1e-6f, what: "dynamic map");
+        var relative = new List<double>();
+        for (int b = 0; b < absmax.Length; b++)
+        {
+            float ours = BlockScale(bytes, n, b), theirs = py["dequantized"].Floats[b];
+            Assert.True(MathF.Abs(ours - theirs) <= 1e-6f * MathF.Abs(theirs) + 1e-9f, $"block {b}: {ours} vs bitsandbytes' {theirs}");
+            if (absmax[b] > 0) relative.Add(MathF.Abs(ours - absmax[b]) / absmax[b]);
         }
         relative.Sort();
         output.WriteLine($"NF4 double quantization (1 weight in 997 an 8× outlier): |absmax' − absmax| / absmax median {relative[relative.Count / 2]:P3}, worst {relative[^1]:P3}");
         Assert.Equal(n / 2 + n / 64 + 4 * 4 + 4, bytes.Length); // 4.127 bits per weight: 0.5 + 1/64 + 16/64000 + 4/64000 bytes
+    }
+
+    [Fact]
+    public void NearestDynamicCodeEqualsABruteForceArgmin()
+    {
+        var map = Nf4.DynamicMap.ToArray();
+        var rng = new Random(8);
+        var probes = Enumerable.Range(0, 20000).Select(_ => (float)(rng.NextDouble() * 2 - 1) * (float)Math.Pow(10, -rng.Next(0, 7)))
+            .Concat(map).Concat([-1f, 1f, 0f]);
+        foreach (float v in probes)
+        {
+            int brute = 0;
+            for (int i = 1; i < map.Length; i++) if (MathF.Abs(v - map[i]) < MathF.Abs(v - map[brute])) brute = i;
+            Assert.Equal(MathF.Abs(v - map[brute]), MathF.Abs(v - map[Nf4.NearestDynamicCode(v)]));
+        }
     }
 
     [Fact]

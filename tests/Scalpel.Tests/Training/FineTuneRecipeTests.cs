@@ -226,7 +226,7 @@ public class FineTuneRecipeTests
         Assert.Contains("quantize: " + quantize, File.ReadAllText(Path.Combine(result.RunDirectory, "config.yaml")));
     }
 
-    private sealed class Progress(Action<FineTuneProgress> report) : IProgress<FineTuneProgress>
+    internal sealed class Progress(Action<FineTuneProgress> report) : IProgress<FineTuneProgress>
     {
         public void Report(FineTuneProgress value) => report(value);
     }

@@ -5,6 +5,7 @@ using Scalpel.Tensors;
 using Scalpel.Tests.Models;
 using Scalpel.Training;
 using Scalpel.Training.Config;
+using Scalpel.Training.Recipes;
 using Xunit;
 
 namespace Scalpel.Tests.Training;
@@ -28,6 +29,11 @@ public class MemoryPlanTests
         data.Add("qwen2-bias-tied-gqa4", "nf4", true, 0f);
         data.Add("llama-gqa2", "q8_0", false, 0.05f);
         data.Add("qwen3-qknorm", "bf16", true, 0f);
+        data.Add("llama-gqa2", "dora", false, 0f);
+        data.Add("qwen2-bias-tied-gqa4", "dora", true, 0.1f);
+        data.Add("qwen2-bias-tied-gqa4", "save:lm_head", false, 0f);
+        data.Add("qwen2-bias-tied-gqa4", "save:embed_tokens,lm_head", true, 0f);
+        data.Add("llama-gqa2", "save:embed_tokens+dora", true, 0.05f);
         return data;
     }
 
@@ -40,7 +46,12 @@ public class MemoryPlanTests
         TinyCheckpoint.Write(spec, dir.Path, seed: 3, storeAs: method == "bf16" ? DType.BF16 : DType.F32);
         bool full = method == "full";
         var precision = method switch { "full" => WeightPrecision.F32, "nf4" => WeightPrecision.NF4, "q8_0" => WeightPrecision.Q8_0, _ => WeightPrecision.Auto };
-        var lora = new LoraConfig { Rank = 3, Alpha = 6, Dropout = dropout, TargetModules = variant == "llama-gqa2" ? ["q_proj", "v_proj", "down_proj"] : ["all-linear"] };
+        string[] saved = method.StartsWith("save:") ? method[5..].Split('+')[0].Split(',') : [];
+        var lora = new LoraConfig
+        {
+            Rank = 3, Alpha = 6, Dropout = dropout, TargetModules = variant == "llama-gqa2" ? ["q_proj", "v_proj", "down_proj"] : ["all-linear"],
+            UseDora = method.Contains("dora"), ModulesToSave = saved,
+        };
         const int tokens = 37;
 
         var plan = MemoryPlanner.Plan(new MemoryPlanInputs
@@ -52,9 +63,11 @@ public class MemoryPlanTests
 
         using var model = DecoderModel.Load(dir.Path, new CpuBackend(), precision);
         model.GradientCheckpointing = checkpointing;
-        long baseBytes = model.Parameters.Sum(p => p.Value.ByteLength);
         if (full) model.EnableFullFineTuning();
         else model.ApplyLora(lora, seed: 1);
+        long baseBytes = model.Parameters.Where(p => full || !p.Trainable).Sum(p => p.Value.ByteLength);
+        long doraState = model.LoraLinears.Where(l => l.Lora!.Dora is not null)
+            .Sum(l => l.Lora!.Dora!.Scale.ByteLength + l.Lora.Dora.InverseNorm.ByteLength + 4L * l.Lora.Dora.WeightRowNormsSquared.Length + 4L * l.Lora.Rank * l.Lora.Rank);
         using var trainer = new Trainer(model, new TrainerOptions { TotalSteps = 2 });
         var rng = new Random(5);
         var batch = TokenBatch.Pack([
@@ -65,7 +78,7 @@ public class MemoryPlanTests
 
         var trainable = model.TrainableParameters.ToList();
         Assert.Equal(baseBytes, plan["base weights"]);
-        Assert.Equal(full ? 0 : trainable.Sum(p => p.Value.ByteLength), plan["adapter"]);
+        Assert.Equal(full ? 0 : trainable.Sum(p => p.Value.ByteLength) + doraState, plan["adapter"]);
         Assert.Equal(trainable.Sum(p => p.Grad!.ByteLength), plan["gradients"]);
         Assert.Equal(2 * trainable.Sum(p => p.Grad!.ByteLength), plan["optimizer"]);
         Assert.Equal(model.WorkspaceBytes, plan["activations"] + plan["backward scratch"]);
@@ -118,6 +131,18 @@ public class MemoryPlanTests
             Assert.Equal(max + Math.Log(sum) - row[batch.Targets[rows[k]]], loss[k], 1e-4);   // the GEMM blocks the rows differently
             Assert.Equal(System.Numerics.Tensors.TensorPrimitives.IndexOfMax(row) == batch.Targets[rows[k]], right[k]);
         }
+    }
+
+    [Fact]
+    public void TheRecipeRefusesARunThatCannotFitBeforeWritingAnything()
+    {
+        using var ws = new FineTuneRecipeTests.Workspace();
+        // 65,536 × 32,768 tokens a micro-batch: terabytes of activations on any machine.
+        var config = ws.Config("huge", "data.max_length=32768", "training.batch_size=65536");
+        var e = Assert.Throws<FineTuneException>(() => FineTuneRecipe.Run(config, resume: false, ws.Registry));
+        Assert.Contains("memory plan needs", e.Message);
+        Assert.Contains("change one of", e.Message);
+        Assert.False(Directory.Exists(Path.Combine(ws.Root, "huge")));
     }
 
     [Theory]

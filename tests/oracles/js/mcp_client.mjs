@@ -21,6 +21,9 @@ out.outside = brief(await call("check_dataset", { file: outside }));
 out.dotdot = brief(await call("inspect_model", { model_dir: `${work}/../../../../../../etc` }));
 out.missing = brief(await call("check_dataset", { file: `${work}/no-such.jsonl` }));
 
+out.estimate = brief(await call("estimate_training", { config_path: `${work}/config.yaml`, overrides: ["training.max_steps=60"] }));
+out.estimateTight = brief(await call("estimate_training", { config_path: `${work}/config.yaml`, memory_limit: "1M" }));
+out.estimateBadLimit = brief(await call("estimate_training", { config_path: `${work}/config.yaml`, memory_limit: "lots" }));
 let started = Date.now();
 out.start = brief(await call("start_training", { config_path: `${work}/config.yaml`, overrides: ["training.max_steps=60", "validation.interval=20"] }));
 out.startMs = Date.now() - started;
@@ -38,6 +41,10 @@ out.final = brief(await call("run_status", { run_id: runId }));
 out.list = brief(await call("list_runs", {}));
 out.resourceTemplates = (await client.listResourceTemplates()).resourceTemplates.map(t => t.uriTemplate);
 out.metrics = (await client.readResource({ uri: `scalpel://runs/${runId}/metrics` })).contents.map(c => c.text).join("");
+out.resources = (await client.listResources()).resources.map(r => ({ uri: r.uri, name: r.name, mime: r.mimeType }));
+out.checkReport = (await client.readResource({ uri: out.check.structured?.resource_uri })).contents.map(c => ({ mime: c.mimeType, text: c.text }));
+try { await client.readResource({ uri: "scalpel://data-checks/nosuchcheck" }); out.checkMissing = "read"; }
+catch (e) { out.checkMissing = String(e.message); }
 out.report = (await client.readResource({ uri: `scalpel://runs/${runId}/report` })).contents.map(c => ({ mime: c.mimeType, length: c.text?.length }));
 
 // The other tools once each, on the run's adapter.
@@ -47,15 +54,50 @@ out.convert = brief(await call("convert_dataset", { file: `${work}/val.jsonl`, o
 out.init = brief(await call("create_config", { model_dir: `${work}/model`, train_file: `${work}/train.jsonl`,
   validation_file: `${work}/val.jsonl`, output: `${work}/init.yaml` }));
 out.initAgain = brief(await call("create_config", { model_dir: `${work}/model`, train_file: `${work}/train.jsonl`, output: `${work}/init.yaml` }));
+// Evaluate, compare and export are jobs: the tool answers with a job id at once; wait_for_job follows it.
+const followJob = async (started, progressLog) => {
+  const id = started.structured?.job_id;
+  let st = started.structured ? { state: "running" } : null;
+  for (let i = 0; i < 20 && st?.state === "running"; i++)
+    st = brief(await call("wait_for_job", { job_id: id, timeout_seconds: 30 },
+      { timeout: 60000, resetTimeoutOnProgress: true, onprogress: p => progressLog?.push(p) })).structured;
+  return st;
+};
 out.compareProgress = [];
-out.compare = brief(await call("compare", { suite: `${work}/suite.yaml`, model_dir: `${work}/model`, out_dir: `${work}/compare`,
-  adapters: [adapter], limit: 16 }, { timeout: 60000, resetTimeoutOnProgress: true, onprogress: p => out.compareProgress.push(p) }));
-out.evaluate = brief(await call("evaluate", { suite: `${work}/suite.yaml`, model_dir: `${work}/model`, adapter_dir: adapter,
-  out_dir: `${work}/eval`, limit: 16 }, { timeout: 60000 }));
-out.export = brief(await call("export", { kind: "merged", model_dir: `${work}/model`, adapter_dir: adapter, output: `${work}/merged` },
-  { timeout: 60000 }));
+started = Date.now();
+out.compareStart = brief(await call("compare", { suite: `${work}/suite.yaml`, model_dir: `${work}/model`, out_dir: `${work}/compare`,
+  adapters: [adapter], limit: 16 }));
+out.compareStartMs = Date.now() - started;
+out.compare = await followJob(out.compareStart, out.compareProgress);
+out.evaluateStart = brief(await call("evaluate", { suite: `${work}/suite.yaml`, model_dir: `${work}/model`, adapter_dir: adapter,
+  out_dir: `${work}/eval`, limit: 16 }));
+out.evaluate = await followJob(out.evaluateStart);
+out.exportStart = brief(await call("export", { kind: "merged", model_dir: `${work}/model`, adapter_dir: adapter, output: `${work}/merged`, type: "f32" }));
+out.export = await followJob(out.exportStart);
+out.ggufStart = brief(await call("export", { kind: "gguf", model_dir: `${work}/model`, adapter_dir: adapter, output: `${work}/model.gguf`, type: "f32" }));
+out.gguf = await followJob(out.ggufStart);
+// @huggingface/gguf reads the exported file independently of Scalpel's own reader.
+try {
+  const { gguf } = await import("@huggingface/gguf");
+  const { resolve } = await import("node:path");
+  const { metadata, tensorInfos } = await gguf(resolve(`${work}/model.gguf`), { allowLocalFile: true });
+  out.ggufParsed = { architecture: metadata["general.architecture"], blockCount: Number(metadata["llama.block_count"]),
+    tensors: tensorInfos.map(t => ({ name: t.name, shape: t.shape.map(Number), dtype: t.dtype })) };
+} catch (e) { out.ggufParsed = { error: String(e) }; }
+// Refused before any job starts: the CLI's messages.
+out.exportBadType = brief(await call("export", { kind: "gguf", model_dir: `${work}/model`, output: `${work}/bad.gguf`, type: "q2_k" }));
+out.exportBadKind = brief(await call("export", { kind: "onnx", model_dir: `${work}/model`, output: `${work}/bad.onnx` }));
 // escape/ is a link inside the root to the folder above it: a file not yet written through it is still outside.
 out.exportOutside = brief(await call("export", { kind: "merged", model_dir: `${work}/model`, output: `${work}/escape/merged` }));
+out.compareMissingAdapter = brief(await call("compare", { suite: `${work}/suite.yaml`, model_dir: `${work}/model`, out_dir: `${work}/compare2`,
+  adapters: [`${work}/no-such-adapter`] }));
+// A long evaluation (the whole training file, several times over), cancelled.
+out.longEvalStart = brief(await call("evaluate", { suite: `${work}/long-suite.yaml`, model_dir: `${work}/model`, out_dir: `${work}/eval-long` }));
+out.longEvalStatus = brief(await call("job_status", { job_id: out.longEvalStart.structured?.job_id })).structured;
+out.cancelJob = brief(await call("cancel_job", { job_id: out.longEvalStart.structured?.job_id })).structured;
+out.cancelledJob = await followJob(out.longEvalStart);
+out.jobStatusUnknown = brief(await call("job_status", { job_id: "nosuchjob" }));
+out.listAfterJobs = brief(await call("list_runs", {}));
 
 // A long run, cancelled: it ends interrupted.
 out.longStart = brief(await call("start_training", { config_path: `${work}/config.yaml`,

@@ -241,6 +241,53 @@ public sealed class CpuBackend : IBackend
         for (int r = 0; r < dy.Rows; r++) TensorPrimitives.Add(db, dyv.Slice(r * n, n), db);
     }
 
+    public void ScaleColumns(Tensor destination, Tensor source, Tensor scale)
+    {
+        SameLength(destination, source);
+        int n = source.Columns;
+        if (scale.Length != n) throw new ArgumentException($"column scale {scale} for rows of {n}");
+        var src = F(source);
+        var dst = F(destination);
+        var s = F(scale);
+        for (int r = 0; r < source.Rows; r++) TensorPrimitives.Multiply(src.Slice(r * n, n), s, dst.Slice(r * n, n));
+    }
+
+    public void ColumnDots(Tensor a, Tensor b, Tensor result)
+    {
+        SameLength(a, b);
+        int n = a.Columns;
+        if (result.Length != n) throw new ArgumentException($"column dots of {a} into {result}");
+        var av = F(a);
+        var bv = F(b);
+        var sum = new double[n];
+        var product = new float[n];
+        for (int r = 0; r < a.Rows; r++)
+        {
+            TensorPrimitives.Multiply(av.Slice(r * n, n), bv.Slice(r * n, n), product);
+            for (int j = 0; j < n; j++) sum[j] += product[j];
+        }
+        var res = F(result);
+        for (int j = 0; j < n; j++) res[j] = (float)sum[j];
+    }
+
+    public unsafe void RowSquaredNorms(Tensor matrix, Tensor result)
+    {
+        int rows = matrix.Rows, n = matrix.Columns;
+        if (result.Length != rows) throw new ArgumentException($"row norms of {matrix} into {result}");
+        var res = F(result);
+        var row = new float[n];
+        var t = Cpu(matrix);
+        for (int r = 0; r < rows; r++)
+        {
+            if (t.DType == DType.F32) t.F32.Slice(r * n, n).CopyTo(row);
+            else if (t.DType == DType.BF16) BFloat16Bits.Widen(t.Bf16.Slice(r * n, n), row);
+            else fixed (float* p = row) t.Quantized.DequantizeRow(r, 0, n, p);
+            double sum = 0;
+            for (int j = 0; j < n; j += 4096) sum += TensorPrimitives.SumOfSquares(row.AsSpan(j, Math.Min(4096, n - j)));
+            res[r] = (float)sum;
+        }
+    }
+
     public void RmsNormForward(Tensor x, Tensor weight, float weightOffset, float eps, Tensor y, Tensor rstd) =>
         RmsNorm.Forward(F(x), F(weight), weightOffset, eps, x.Rows, x.Columns, F(y), F(rstd));
 

@@ -51,6 +51,9 @@ public static class GgufExport
     {
         var spec = model.Spec;
         string arch = Architecture(spec);
+        if (arch == "gemma" && !model.TiedEmbeddings)
+            throw new GgufExportException($"{spec.Architecture}: the adapter trained embed_tokens or lm_head apart (modules_to_save), which unties them; " +
+                                          "llama.cpp's Gemma always reuses token_embd as the output, so it is not exported");
         bool permute = arch == "llama";
         var gguf = new GgufWriter();
         AddArchitecture(gguf, spec, arch, modelDirectory, type);
@@ -152,6 +155,13 @@ public static class GgufExport
     public static void WriteAdapter(DecoderModel model, string modelDirectory, string outputFile, GgmlType type)
     {
         var config = model.Lora ?? throw new GgufExportException("the model has no LoRA adapter to export");
+        // llama.cpp's LoRA adapters hold lora_a / lora_b pairs only: no DoRA magnitude, no replaced embedding or head.
+        if (config.UseDora)
+            throw new GgufExportException("a DoRA adapter (use_dora) has a magnitude vector llama.cpp's GGUF LoRA format cannot hold; " +
+                                          "export the merged model to GGUF instead (the magnitude folds into the weights)");
+        if (config.ModulesToSave.Count > 0)
+            throw new GgufExportException($"an adapter with modules_to_save ({string.Join(", ", config.ModulesToSave)}) replaces whole matrices, " +
+                                          "which llama.cpp's GGUF LoRA format cannot hold; export the merged model to GGUF instead");
         if (type is not (GgmlType.F32 or GgmlType.F16 or GgmlType.BF16))
             throw new GgufExportException($"a GGUF LoRA adapter is written as f32, f16 or bf16, not {type}");
         var spec = model.Spec;

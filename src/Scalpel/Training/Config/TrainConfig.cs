@@ -80,6 +80,7 @@ public sealed record TrainConfig
             Beta2 = (float)t.Beta2,
             Epsilon = (float)t.Eps,
             MaxGradNorm = (float)t.MaxGradNorm,
+            LoraPlusLrRatio = Method == TrainingMethod.Full ? null : (float?)Lora.LoraplusLrRatio,
         };
     }
 
@@ -90,7 +91,9 @@ public sealed record TrainConfig
         Alpha = (float)Lora.Alpha,
         Dropout = (float)Lora.Dropout,
         UseRsLora = Lora.UseRslora,
+        UseDora = Lora.UseDora,
         TargetModules = Lora.TargetModules,
+        ModulesToSave = Lora.ModulesToSave,
     };
 
     /// <summary>Checks that the input paths exist (model folder, data files): call before loading anything.</summary>
@@ -130,6 +133,11 @@ public sealed record TrainConfig
             Mismatch("target_modules", List(stored.TargetModules), "lora.target_modules", List(ours.TargetModules), List(stored.TargetModules));
         if (stored.UseRsLora != ours.UseRsLora)
             Mismatch("use_rslora", stored.UseRsLora ? "true" : "false", "lora.use_rslora", ours.UseRsLora ? "true" : "false", stored.UseRsLora ? "true" : "false");
+        if (stored.UseDora != ours.UseDora)
+            Mismatch("use_dora", stored.UseDora ? "true" : "false", "lora.use_dora", ours.UseDora ? "true" : "false", stored.UseDora ? "true" : "false");
+        if (!stored.ResolveModulesToSave().SetEquals(ours.ResolveModulesToSave()))
+            Mismatch("modules_to_save", "[" + string.Join(", ", stored.ModulesToSave) + "]", "lora.modules_to_save",
+                "[" + string.Join(", ", ours.ModulesToSave) + "]", "[" + string.Join(", ", stored.ModulesToSave) + "]");
         if (errors.Count > 0) throw new TrainConfigException("lora.init_from", errors);
 
         static string Num(float x) => x.ToString("R", CultureInfo.InvariantCulture);
@@ -182,15 +190,24 @@ public sealed record LoraSection
     /// <summary>Module names (q_proj … down_proj) or the single entry "all-linear".</summary>
     public IReadOnlyList<string> TargetModules { get; init; } = ["q_proj", "k_proj", "v_proj", "o_proj"];
     public bool UseRslora { get; init; }
+    /// <summary>DoRA: a learnt magnitude per output feature of each adapted linear (peft's use_dora).</summary>
+    public bool UseDora { get; init; }
+    /// <summary>LoRA+: B matrices (and DoRA magnitudes) learn at training.lr × this; null = off.</summary>
+    public double? LoraplusLrRatio { get; init; }
+    /// <summary>embed_tokens and/or lm_head, trained in full and saved with the adapter (peft's modules_to_save).</summary>
+    public IReadOnlyList<string> ModulesToSave { get; init; } = [];
     /// <summary>A PEFT adapter folder whose weights the adapter starts from (instead of A random, B zero). Its r,
-    /// lora_alpha, target_modules and use_rslora must be the ones this section says; see <see cref="TrainConfig.CheckInitialAdapter"/>.</summary>
+    /// lora_alpha, target_modules, use_rslora, use_dora and modules_to_save must be the ones this section says; see
+    /// <see cref="TrainConfig.CheckInitialAdapter"/>.</summary>
     public string? InitFrom { get; init; }
 
     public bool Equals(LoraSection? other) =>
         other is not null && Rank == other.Rank && Alpha.Equals(other.Alpha) && Dropout.Equals(other.Dropout)
-        && UseRslora == other.UseRslora && TargetModules.SequenceEqual(other.TargetModules) && InitFrom == other.InitFrom;
+        && UseRslora == other.UseRslora && TargetModules.SequenceEqual(other.TargetModules) && InitFrom == other.InitFrom
+        && UseDora == other.UseDora && LoraplusLrRatio.Equals(other.LoraplusLrRatio) && ModulesToSave.SequenceEqual(other.ModulesToSave);
 
-    public override int GetHashCode() => HashCode.Combine(Rank, Alpha, Dropout, UseRslora, string.Join(',', TargetModules), InitFrom);
+    public override int GetHashCode() =>
+        HashCode.Combine(Rank, Alpha, Dropout, UseRslora, string.Join(',', TargetModules), InitFrom, UseDora, string.Join(',', ModulesToSave));
 }
 
 /// <summary><c>training</c>: length of training, batch, optimizer and schedule.</summary>

@@ -51,10 +51,18 @@ internal static class TrainConfigBuilder
             Dropout = v.Double("lora.dropout", loraDefaults.Dropout, 0, 1, maxExclusive: true),
             TargetModules = TargetModules(v) ?? loraDefaults.TargetModules,
             UseRslora = v.Bool("lora.use_rslora", loraDefaults.UseRslora),
+            UseDora = v.Bool("lora.use_dora", loraDefaults.UseDora),
+            LoraplusLrRatio = v.OptionalDouble("lora.loraplus_lr_ratio", 0, minExclusive: true),
+            ModulesToSave = ModulesToSave(v) ?? loraDefaults.ModulesToSave,
             InitFrom = v.PathValue("lora.init_from"),
         };
         if (lora.InitFrom is not null && method == TrainingMethod.Full)
             v.Error("lora.init_from", $"starts a LoRA adapter from a saved one, so it needs method: lora or qlora ({v.Where("method")})");
+        // Settings of the adapter mean nothing when every weight trains: say so rather than ignore them.
+        if (method == TrainingMethod.Full)
+            foreach (var (path, set) in new[] { ("lora.use_dora", lora.UseDora), ("lora.loraplus_lr_ratio", lora.LoraplusLrRatio is not null),
+                         ("lora.modules_to_save", lora.ModulesToSave.Count > 0) })
+                if (set) v.Error(path, $"is a LoRA setting; method: full trains every weight already ({v.Where("method")})");
 
         var t = new TrainingSection();
         int? tokensPerBatch = v.OptionalInt("training.tokens_per_batch", min: 1);
@@ -124,6 +132,25 @@ internal static class TrainConfigBuilder
             Checkpoints = checkpoints,
             Output = output,
         };
+    }
+
+    private static IReadOnlyList<string>? ModulesToSave(ConfigValues v)
+    {
+        const string path = "lora.modules_to_save";
+        if (v.StringList(path) is not { } modules) return null;
+        bool ok = true;
+        foreach (string m in modules)
+            if (!LoraConfig.SavableModules.Contains(m))
+            {
+                v.Error(path, $"unknown module '{m}'; allowed: {string.Join(", ", LoraConfig.SavableModules)} (the linears train through LoRA)");
+                ok = false;
+            }
+        foreach (var dup in modules.GroupBy(m => m).Where(g => g.Count() > 1))
+        {
+            v.Error(path, $"'{dup.Key}' is listed twice");
+            ok = false;
+        }
+        return ok ? modules.ToArray() : null;
     }
 
     private static IReadOnlyList<string>? TargetModules(ConfigValues v)

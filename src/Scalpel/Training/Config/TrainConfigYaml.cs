@@ -37,6 +37,9 @@ internal static class TrainConfigYaml
         Field(w, 1, "dropout", Num(c.Lora.Dropout));
         Field(w, 1, "target_modules", "[" + string.Join(", ", c.Lora.TargetModules.Select(Str)) + "]");
         Field(w, 1, "use_rslora", Bool(c.Lora.UseRslora));
+        Field(w, 1, "use_dora", Bool(c.Lora.UseDora));
+        Field(w, 1, "loraplus_lr_ratio", Num(c.Lora.LoraplusLrRatio));
+        Field(w, 1, "modules_to_save", "[" + string.Join(", ", c.Lora.ModulesToSave.Select(Str)) + "]");
         Field(w, 1, "init_from", Str(c.Lora.InitFrom));
 
         var t = c.Training;

@@ -37,11 +37,14 @@ public sealed class FineTuneException(string message) : Exception(message);
 /// </summary>
 public static class FineTuneRecipe
 {
+    /// <param name="checkMemory">refuse, before loading anything, a run whose memory plan does not fit the memory available
+    /// (<see cref="MemoryPlanner"/>); callers that checked the plan themselves pass false</param>
     public static FineTuneResult Run(TrainConfig config, bool resume, string? registryPath = null,
-        IProgress<FineTuneProgress>? progress = null, CancellationToken cancellationToken = default)
+        IProgress<FineTuneProgress>? progress = null, CancellationToken cancellationToken = default, bool checkMemory = true)
     {
         config.CheckInputsExist();
         config.CheckInitialAdapter();
+        if (checkMemory && MemoryPlanner.Plan(config, estimateTime: false) is { Fits: false } memoryPlan) throw new FineTuneException(memoryPlan.Refusal());
         string runDir = Path.GetFullPath(config.Output.Dir);
         var store = new CheckpointStore(runDir, config.Checkpoints.Keep);
         string metricsPath = Path.Combine(runDir, "metrics.jsonl");

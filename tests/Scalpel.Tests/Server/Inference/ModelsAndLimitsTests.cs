@@ -89,6 +89,36 @@ public sealed class ModelsAndLimitsTests(InferenceServerFixture fx) : IClassFixt
     }
 
     [Fact]
+    public async Task WithoutKeysOnlyLoopbackHostNamesAreServedAndMcpRefusesForeignOrigins()
+    {
+        await using var server = await InferenceServerFixture.Start(new ServerOptions
+        {
+            ModelDirectory = fx.ModelDirectory, Port = 0,
+            DataDirectory = Path.Combine(Path.GetTempPath(), "scalpel-test-" + Guid.NewGuid().ToString("N")),
+        });
+        using var http = new HttpClient { BaseAddress = server.Address };
+        async Task<HttpResponseMessage> Get(string path, string host, string? origin = null)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, path);
+            request.Headers.Host = host;
+            if (origin is not null) request.Headers.Add("Origin", origin);
+            return await http.SendAsync(request);
+        }
+        int port = server.Address!.Port;
+        // A DNS-rebinding page reaches 127.0.0.1 under its own name: refused.
+        var rebound = await Get("/v1/models", $"attacker.example:{port}");
+        Assert.Equal(HttpStatusCode.Forbidden, rebound.StatusCode);
+        Assert.Contains("host_not_allowed", await rebound.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.OK, (await Get("/v1/models", $"localhost:{port}")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await Get("/v1/models", $"127.0.0.1:{port}")).StatusCode);
+        // /mcp: a page of another origin may not open the tools, a loopback one gets past the guard.
+        var foreign = await Get("/mcp", $"127.0.0.1:{port}", origin: "https://attacker.example");
+        Assert.Equal(HttpStatusCode.Forbidden, foreign.StatusCode);
+        Assert.Contains("origin_not_allowed", await foreign.Content.ReadAsStringAsync());
+        Assert.NotEqual(HttpStatusCode.Forbidden, (await Get("/mcp", $"127.0.0.1:{port}", origin: $"http://127.0.0.1:{port}")).StatusCode);
+    }
+
+    [Fact]
     public async Task AFullQueueIs429WithRetryAfter()
     {
         // One decoding slot and one waiting place: of many long requests at once, most are refused at once.

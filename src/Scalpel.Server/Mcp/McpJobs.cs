@@ -1,0 +1,118 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Scalpel.Training.Runs;
+
+namespace Scalpel.Server.Mcp;
+
+/// <summary>
+/// What <c>job_status</c> answers: a background evaluate / compare / export job, how far it got (progress counts the
+/// library's progress lines, message is the latest), and once completed its result (the tool's structured output).
+/// </summary>
+/// <remarks>Result is a map rather than a JsonElement: the schema of a JsonElement is the boolean <c>true</c>, which MCP
+/// clients refuse as a property of a tool's output schema.</remarks>
+public sealed record McpJobStatus(string JobId, string Kind, string State, int Progress, string? Message, IReadOnlyDictionary<string, JsonElement>? Result, string? Error,
+    double ElapsedSeconds);
+
+/// <summary>
+/// Evaluations, comparisons and exports started by this MCP server: each runs on its own thread and the tool that
+/// started it returns a job id at once, so a long job never holds up a tool call. Cancelling takes effect at the
+/// job's next progress report (every chunk of answered examples, every load and write step).
+/// </summary>
+public sealed class McpJobs
+{
+    private sealed class Job(string id, string kind)
+    {
+        public string Id { get; } = id;
+        public string Kind { get; } = kind;
+        public CancellationTokenSource Cancel { get; } = new();
+        public Stopwatch Clock { get; } = Stopwatch.StartNew();
+        public int Progress;
+        public volatile string? Message;
+        public IReadOnlyDictionary<string, JsonElement>? Result;
+        public volatile string? Error;
+        public volatile bool Done;
+        public Task Task = Task.CompletedTask;
+        public TaskCompletionSource Changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Signal() => Interlocked.Exchange(ref Changed, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+    }
+
+    private readonly ConcurrentDictionary<string, Job> _jobs = new(StringComparer.Ordinal);
+
+    /// <summary>Starts <paramref name="work"/> on a background thread; returns the job id at once.</summary>
+    public string Start(string kind, Func<IProgress<string>, CancellationToken, JsonObject> work)
+    {
+        var job = new Job(RunRecord.NewId(), kind);
+        _jobs[job.Id] = job;
+        // The library's long calls take progress but no cancellation token: the progress callback is where a cancel
+        // request gets in, by throwing out of the library at its next report.
+        var progress = new InlineProgress(line =>
+        {
+            job.Cancel.Token.ThrowIfCancellationRequested();
+            Interlocked.Increment(ref job.Progress);
+            job.Message = line;
+            job.Signal();
+        });
+        job.Task = Task.Factory.StartNew(() =>
+        {
+            try
+            {
+                var result = work(progress, job.Cancel.Token);
+                job.Result = result.ToDictionary(p => p.Key, p => JsonSerializer.SerializeToElement(p.Value));
+            }
+            catch (OperationCanceledException) when (job.Cancel.IsCancellationRequested) { job.Error = "cancelled"; }
+            catch (Exception e) { job.Error = e.Message; }
+            finally
+            {
+                job.Clock.Stop();
+                job.Done = true;
+                job.Signal();
+            }
+        }, TaskCreationOptions.LongRunning);
+        return job.Id;
+    }
+
+    public McpJobStatus Status(string id)
+    {
+        var job = Find(id);
+        bool done = job.Done;   // read first: Result and Error are written before Done
+        string state = !done ? "running" : job.Result is not null ? "completed" : job.Cancel.IsCancellationRequested ? "cancelled" : "failed";
+        return new McpJobStatus(job.Id, job.Kind, state, Volatile.Read(ref job.Progress), job.Message, done ? job.Result : null,
+            done ? job.Error : null, job.Clock.Elapsed.TotalSeconds);
+    }
+
+    public McpJobStatus Cancel(string id)
+    {
+        Find(id).Cancel.Cancel();
+        return Status(id);
+    }
+
+    /// <summary>Waits until the job reports progress or ends, or <paramref name="timeout"/> passes.</summary>
+    public async Task WaitForChange(string id, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var job = Find(id);
+        if (job.Done) return;
+        await Task.WhenAny(job.Changed.Task, Task.Delay(timeout, cancellationToken)).ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+    }
+
+    public IReadOnlyList<McpJobStatus> All() => _jobs.Keys.Select(Status).OrderBy(s => s.JobId, StringComparer.Ordinal).ToList();
+
+    /// <summary>When the server stops: cancel every job still running and wait for them.</summary>
+    public void StopAll(TimeSpan timeout)
+    {
+        var running = _jobs.Values.Where(j => !j.Done).ToList();
+        foreach (var job in running) job.Cancel.Cancel();
+        Task.WaitAll(running.Select(j => j.Task).ToArray(), timeout);
+    }
+
+    private Job Find(string id) =>
+        _jobs.TryGetValue(id, out var job) ? job : throw new ArgumentException($"job {id}: no such job started by this server (list_runs shows them)");
+
+    private sealed class InlineProgress(Action<string> report) : IProgress<string>
+    {
+        public void Report(string value) => report(value);
+    }
+}
