@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Scalpel.Backends;
 using Scalpel.IO;
 using Scalpel.Models;
 using Scalpel.Tensors;
@@ -29,28 +30,21 @@ public static class PeftAdapter
     {
         var config = model.Lora ?? throw new InvalidOperationException("the model has no LoRA adapter to save");
         Directory.CreateDirectory(directory);
+        // Each tensor is downloaded a band of rows at a time while the file is written: no host copy of the adapter
+        // (with modules_to_save, of a whole embedding) is held beside the model.
         var writer = new SafeTensorsWriter();
+        void Add(string name, Parameter p) => writer.Add(name, DType.F32, p.Value.Shape, model.Backend.RangeDownloader(p.Value));
         foreach (var (module, a, b) in model.LoraModules)
         {
-            writer.Add(KeyPrefix + module + ".lora_A.weight", DType.F32, a.Value.Shape, Download(model, a));
-            writer.Add(KeyPrefix + module + ".lora_B.weight", DType.F32, b.Value.Shape, Download(model, b));
+            Add(KeyPrefix + module + ".lora_A.weight", a);
+            Add(KeyPrefix + module + ".lora_B.weight", b);
         }
         foreach (var linear in model.LoraLinears.Where(l => l.Lora!.Dora is not null))
-        {
-            var m = linear.Lora!.Dora!.Magnitude;
-            writer.Add(KeyPrefix + linear.Name + MagnitudeSuffix, DType.F32, m.Value.Shape, Download(model, m));
-        }
+            Add(KeyPrefix + linear.Name + MagnitudeSuffix, linear.Lora!.Dora!.Magnitude);
         foreach (var (_, weight) in model.SavedModules)
-            writer.Add(KeyPrefix + weight.Name, DType.F32, weight.Value.Shape, Download(model, weight));
+            Add(KeyPrefix + weight.Name, weight);
         writer.Save(Path.Combine(directory, WeightsFileName), new Dictionary<string, string> { ["format"] = "pt" });
         WriteAtomically(Path.Combine(directory, ConfigFileName), ConfigJson(config, baseModelNameOrPath));
-    }
-
-    private static float[] Download(DecoderModel model, Parameter p)
-    {
-        var values = new float[p.Value.Length];
-        model.Backend.Download(p.Value, values);
-        return values;
     }
 
     private static void WriteAtomically(string path, string text)
