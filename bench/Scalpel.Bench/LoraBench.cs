@@ -34,7 +34,7 @@ public static class LoraBench
                 int steps = rest.Length >= 2 && rest[0] == "--steps" ? int.Parse(rest[1]) : 3;
                 return Measure(dir, steps, profile: rest.Contains("--profile"), rest);
             default:
-                Console.Error.WriteLine("usage: lora-cpu prepare DIR | lora-cpu run DIR [--steps N]");
+                Console.Error.WriteLine("usage: lora-cpu prepare DIR | lora-cpu run DIR [--steps N] [--dropout] [--dora] [--profile]");
                 return 2;
         }
     }
@@ -44,7 +44,8 @@ public static class LoraBench
         const int sequences = 4, length = 512;
         var profiler = profile ? new ProfilingBackend(new CpuBackend()) : null;
         using var model = DecoderModel.Load(dir, profiler ?? (Scalpel.Backends.IBackend)new CpuBackend());
-        model.ApplyLora(new LoraConfig { Rank = 8, Alpha = 16, TargetModules = ["all-linear"], Dropout = rest.Contains("--dropout") ? 0.05f : 0f });
+        model.ApplyLora(new LoraConfig { Rank = 8, Alpha = 16, TargetModules = ["all-linear"], Dropout = rest.Contains("--dropout") ? 0.05f : 0f,
+            UseDora = rest.Contains("--dora") });
         using var trainer = new Trainer(model, new TrainerOptions { LearningRate = 1e-4f, TotalSteps = steps + 1 });
         var rng = new Random(0);
         var batch = TokenBatch.Pack(Enumerable.Range(0, sequences)

@@ -264,8 +264,9 @@ public static class MemoryPlanner
             Try("use method: qlora (NF4 base)", inputs with { Precision = WeightPrecision.NF4 });
         if (inputs.Method == TrainingMethod.Full)
         {
-            Try("use method: lora instead of full fine-tuning", inputs with { Method = TrainingMethod.Lora, Precision = WeightPrecision.Auto, Lora = config.ToLoraConfig() });
-            Try("use method: qlora instead of full fine-tuning", inputs with { Method = TrainingMethod.Qlora, Precision = WeightPrecision.NF4, Lora = config.ToLoraConfig() });
+            string lora = $"with the lora section as it is (rank {config.Lora.Rank}, {string.Join("/", config.ToLoraConfig().ResolveTargets().Order())})";
+            Try($"use method: lora instead of full fine-tuning, {lora}", inputs with { Method = TrainingMethod.Lora, Precision = WeightPrecision.Auto, Lora = config.ToLoraConfig() });
+            Try($"use method: qlora instead of full fine-tuning, {lora}", inputs with { Method = TrainingMethod.Qlora, Precision = WeightPrecision.NF4, Lora = config.ToLoraConfig() });
         }
         for (int tokens = inputs.TokensPerMicroBatch / 2; tokens >= 64; tokens /= 2)
         {
