@@ -208,6 +208,19 @@ public sealed class McpClientTests : IDisposable
             }
         }
 
+        // gguf-adapter with a Modelfile: a LoRA GGUF as @huggingface/gguf reads it, and FROM the base, ADAPTER the adapter.
+        Assert.Equal("completed", (string?)r["baseGguf"]!["state"]);
+        var adapterJob = r["ggufAdapter"]!;
+        Assert.Equal("completed", (string?)adapterJob["state"]);
+        var adapterParsed = r["ggufAdapterParsed"]!;
+        Assert.Null(adapterParsed["error"]);
+        Assert.Equal("adapter", (string?)adapterParsed["type"]);
+        Assert.Equal("lora", (string?)adapterParsed["adapterType"]);
+        Assert.Contains(adapterParsed["tensors"]!.AsArray(), t => ((string?)t)!.EndsWith(".lora_a", StringComparison.Ordinal));
+        string modelfile = File.ReadAllText((string?)adapterJob["result"]!["modelfile_path"] ?? throw new Xunit.Sdk.XunitException("no modelfile_path"));
+        Assert.Contains("FROM ./base.gguf\n", modelfile);          // relative to the Modelfile, which sits beside both
+        Assert.Contains("ADAPTER ./adapter.gguf\n", modelfile);
+
         // Bad input is refused before a job starts, with the CLI's message.
         Assert.True((bool)r["exportBadType"]!["isError"]!);
         Assert.Equal("type: 'q2_k' is not a GGUF type: f32, f16, bf16, q8_0 or q4_0", (string?)r["exportBadType"]!["text"]);
@@ -228,7 +241,7 @@ public sealed class McpClientTests : IDisposable
         Assert.Null(r["cancelledJob"]!["result"]);
         Assert.False(File.Exists(Path.Combine(work, "eval-long", "results.json")));
         var jobs = r["listAfterJobs"]!["structured"]!["jobs"]!.AsArray();
-        Assert.Equal(["compare", "evaluate", "evaluate", "export", "export"], jobs.Select(j => (string)j!["kind"]!).Order());
+        Assert.Equal(["compare", "evaluate", "evaluate", "export", "export", "export", "export"], jobs.Select(j => (string)j!["kind"]!).Order());
         Assert.False((bool)r["longStart"]!["isError"]!, (string?)r["longStart"]!["text"]);
         Assert.Equal("running", (string?)r["duringWait"]!["structured"]!["state"]);
         Assert.True((double)r["duringWaitMs"]! < 2000, $"run_status waited {r["duringWaitMs"]} ms behind wait_for_run");

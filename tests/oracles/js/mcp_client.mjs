@@ -84,6 +84,16 @@ try {
   out.ggufParsed = { architecture: metadata["general.architecture"], blockCount: Number(metadata["llama.block_count"]),
     tensors: tensorInfos.map(t => ({ name: t.name, shape: t.shape.map(Number), dtype: t.dtype })) };
 } catch (e) { out.ggufParsed = { error: String(e) }; }
+// The adapter alone as a GGUF LoRA with an Ollama Modelfile whose FROM is the base GGUF (written by a plain gguf export).
+out.baseGguf = await followJob(brief(await call("export", { kind: "gguf", model_dir: `${work}/model`, output: `${work}/base.gguf`, type: "f32" })));
+out.ggufAdapter = await followJob(brief(await call("export", { kind: "gguf-adapter", model_dir: `${work}/model`, adapter_dir: adapter,
+  output: `${work}/adapter.gguf`, modelfile: true, base_gguf: `${work}/base.gguf` })));
+try {
+  const { gguf } = await import("@huggingface/gguf");
+  const { resolve } = await import("node:path");
+  const { metadata, tensorInfos } = await gguf(resolve(`${work}/adapter.gguf`), { allowLocalFile: true });
+  out.ggufAdapterParsed = { type: metadata["general.type"], adapterType: metadata["adapter.type"], tensors: tensorInfos.map(t => t.name) };
+} catch (e) { out.ggufAdapterParsed = { error: String(e) }; }
 // Refused before any job starts: the CLI's messages.
 out.exportBadType = brief(await call("export", { kind: "gguf", model_dir: `${work}/model`, output: `${work}/bad.gguf`, type: "q2_k" }));
 out.exportBadKind = brief(await call("export", { kind: "onnx", model_dir: `${work}/model`, output: `${work}/bad.onnx` }));
