@@ -22,21 +22,15 @@ public sealed record McpJobStatus(string JobId, string Kind, string State, int P
 /// </summary>
 public sealed class McpJobs
 {
-    private sealed class Job(string id, string kind)
+    private sealed class Job(string id, string kind) : BackgroundWork(id)
     {
-        public string Id { get; } = id;
         public string Kind { get; } = kind;
-        public CancellationTokenSource Cancel { get; } = new();
         public Stopwatch Clock { get; } = Stopwatch.StartNew();
         public int Progress;
         public volatile string? Message;
         public IReadOnlyDictionary<string, JsonElement>? Result;
-        public volatile string? Error;
-        public volatile bool Done;
-        public Task Task = Task.CompletedTask;
-        public TaskCompletionSource Changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        public void Signal() => Interlocked.Exchange(ref Changed, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+        protected override void Finished() => Clock.Stop();
     }
 
     private readonly ConcurrentDictionary<string, Job> _jobs = new(StringComparer.Ordinal);
@@ -48,29 +42,14 @@ public sealed class McpJobs
         _jobs[job.Id] = job;
         // The library's long calls take progress but no cancellation token: the progress callback is where a cancel
         // request gets in, by throwing out of the library at its next report.
-        var progress = new InlineProgress(line =>
+        var progress = new InlineProgress<string>(line =>
         {
             job.Cancel.Token.ThrowIfCancellationRequested();
             Interlocked.Increment(ref job.Progress);
             job.Message = line;
             job.Signal();
         });
-        job.Task = Task.Factory.StartNew(() =>
-        {
-            try
-            {
-                var result = work(progress, job.Cancel.Token);
-                job.Result = result.ToDictionary(p => p.Key, p => JsonSerializer.SerializeToElement(p.Value));
-            }
-            catch (OperationCanceledException) when (job.Cancel.IsCancellationRequested) { job.Error = "cancelled"; }
-            catch (Exception e) { job.Error = e.Message; }
-            finally
-            {
-                job.Clock.Stop();
-                job.Done = true;
-                job.Signal();
-            }
-        }, TaskCreationOptions.LongRunning);
+        job.Start(() => job.Result = work(progress, job.Cancel.Token).ToDictionary(p => p.Key, p => JsonSerializer.SerializeToElement(p.Value)));
         return job.Id;
     }
 
@@ -90,29 +69,14 @@ public sealed class McpJobs
     }
 
     /// <summary>Waits until the job reports progress or ends, or <paramref name="timeout"/> passes.</summary>
-    public async Task WaitForChange(string id, TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        var job = Find(id);
-        if (job.Done) return;
-        await Task.WhenAny(job.Changed.Task, Task.Delay(timeout, cancellationToken)).ConfigureAwait(false);
-        cancellationToken.ThrowIfCancellationRequested();
-    }
+    public Task WaitForChange(string id, TimeSpan timeout, CancellationToken cancellationToken) =>
+        Find(id).WaitForChange(timeout, cancellationToken);
 
     public IReadOnlyList<McpJobStatus> All() => _jobs.Keys.Select(Status).OrderBy(s => s.JobId, StringComparer.Ordinal).ToList();
 
     /// <summary>When the server stops: cancel every job still running and wait for them.</summary>
-    public void StopAll(TimeSpan timeout)
-    {
-        var running = _jobs.Values.Where(j => !j.Done).ToList();
-        foreach (var job in running) job.Cancel.Cancel();
-        Task.WaitAll(running.Select(j => j.Task).ToArray(), timeout);
-    }
+    public void StopAll(TimeSpan timeout) => BackgroundWork.StopAll(_jobs.Values, timeout);
 
     private Job Find(string id) =>
         _jobs.TryGetValue(id, out var job) ? job : throw new ArgumentException($"job {id}: no such job started by this server (list_runs shows them)");
-
-    private sealed class InlineProgress(Action<string> report) : IProgress<string>
-    {
-        public void Report(string value) => report(value);
-    }
 }

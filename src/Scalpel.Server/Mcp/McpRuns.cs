@@ -16,21 +16,13 @@ public sealed record McpRunStatus(
 /// </summary>
 public sealed class McpRuns(string? registryPath)
 {
-    private sealed class Run(string id, string directory)
+    private sealed class Run(string id, string directory) : BackgroundWork(id)
     {
-        public string Id { get; } = id;
         public string Directory { get; } = directory;
-        public CancellationTokenSource Cancel { get; } = new();
         public volatile FineTuneProgress? Latest;
         /// <summary>The latest training-step loss (validation reports carry none); NaN before the first step.</summary>
         public double Loss = double.NaN;
         public volatile FineTuneResult? Result;
-        public volatile string? Error;
-        public volatile bool Done;
-        public Task Task = Task.CompletedTask;
-        public TaskCompletionSource Changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public void Signal() => Interlocked.Exchange(ref Changed, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
     }
 
     private readonly ConcurrentDictionary<string, Run> _runs = new(StringComparer.Ordinal);
@@ -52,19 +44,14 @@ public sealed class McpRuns(string? registryPath)
             if (!other.Done && other.Directory == run.Directory)
                 throw new FineTuneException($"{run.Directory}: run {other.Id} is already training there");
         _runs[id] = run;
-        var progress = new InlineProgress(p =>
+        var progress = new InlineProgress<FineTuneProgress>(p =>
         {
             if (p.Loss is double loss) Volatile.Write(ref run.Loss, loss);
             run.Latest = p;
             run.Signal();
         });
-        run.Task = Task.Factory.StartNew(() =>
-        {
-            try { run.Result = FineTuneRecipe.Run(config, resume, RegistryPath, progress, run.Cancel.Token, checkMemory: false); }   // start_training checked the plan (or was told to ignore it)
-            catch (OperationCanceledException) { run.Error = "cancelled"; }
-            catch (Exception e) { run.Error = e.Message; }
-            finally { run.Done = true; run.Signal(); }
-        }, TaskCreationOptions.LongRunning);
+        // start_training checked the plan (or was told to ignore it): the recipe need not plan again.
+        run.Start(() => run.Result = FineTuneRecipe.Run(config, resume, RegistryPath, progress, run.Cancel.Token, checkMemory: false));
         return id;
     }
 
@@ -85,22 +72,15 @@ public sealed class McpRuns(string? registryPath)
     }
 
     /// <summary>Waits until the run reports progress or ends, or <paramref name="timeout"/> passes.</summary>
-    public async Task WaitForChange(string id, TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        var run = Find(id);
-        if (run.Done) return;
-        var changed = run.Changed.Task;
-        await Task.WhenAny(changed, Task.Delay(timeout, cancellationToken)).ConfigureAwait(false);
-        cancellationToken.ThrowIfCancellationRequested();
-    }
+    public Task WaitForChange(string id, TimeSpan timeout, CancellationToken cancellationToken) =>
+        Find(id).WaitForChange(timeout, cancellationToken);
 
     /// <summary>When the client goes away: ask every run still training to stop (each saves a checkpoint) and every job to cancel, and wait for them.</summary>
     public void StopAll(TimeSpan timeout)
     {
-        var running = _runs.Values.Where(r => !r.Done).ToList();
-        foreach (var run in running) run.Cancel.Cancel();   // first, so runs checkpoint while the jobs wind down
+        foreach (var run in _runs.Values) run.Cancel.Cancel();   // first, so runs checkpoint while the jobs wind down
         Jobs.StopAll(timeout);
-        Task.WaitAll(running.Select(r => r.Task).ToArray(), timeout);
+        BackgroundWork.StopAll(_runs.Values, timeout);
     }
 
     public IReadOnlyList<McpRunStatus> Active() => _runs.Keys.Select(Status).ToList();
@@ -109,9 +89,4 @@ public sealed class McpRuns(string? registryPath)
 
     private Run Find(string id) =>
         _runs.TryGetValue(id, out var run) ? run : throw new ArgumentException($"run {id}: no such run started by this server (list_runs shows them)");
-
-    private sealed class InlineProgress(Action<FineTuneProgress> report) : IProgress<FineTuneProgress>
-    {
-        public void Report(FineTuneProgress value) => report(value);
-    }
 }
