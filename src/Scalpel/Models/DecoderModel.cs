@@ -151,6 +151,9 @@ public sealed partial class DecoderModel : IDisposable
         return new DecoderModel(spec, backend, embed, blocks, finalNorm, head);
     }
 
+    /// <summary>Dense tensors are read, widened and copied this many elements (whole rows) at a time.</summary>
+    internal const long LoadBandElements = 4 << 20;
+
     private static Parameter ReadParameter(CheckpointReader reader, IBackend backend, string name, int[] shape, WeightPrecision precision)
     {
         var info = reader.Info(name);
@@ -170,7 +173,7 @@ public sealed partial class DecoderModel : IDisposable
         var tensor = backend.Allocate(bf16 ? DType.BF16 : DType.F32, shape);
         // Read a band of rows at a time, so the only host copy is one band (an embedding is hundreds of MB).
         int rows = shape[0], columns = shape.Length > 1 ? shape[1] : 1;
-        int band = (int)Math.Clamp(Training.MemoryPlanner.LoadChunkElements / Math.Max(1, columns), 1, rows);
+        int band = (int)Math.Clamp(LoadBandElements / Math.Max(1, columns), 1, rows);
         var f32 = bf16 ? null : new float[(long)band * columns];
         var bits = bf16 ? new ushort[(long)band * columns] : null;
         for (int r0 = 0; r0 < rows; r0 += band)
@@ -259,29 +262,41 @@ public sealed partial class DecoderModel : IDisposable
         if (head) MakeTrainable(LmHead);
     }
 
-    private Parameter TrainableCopy(Parameter source, string name)
-    {
-        var host = new float[source.Value.Length];
-        Backend.Download(source.Value, host);
-        var copy = new Parameter(name, Backend.Allocate(DType.F32, source.Value.Shape));
-        Backend.Upload(copy.Value, host);
-        copy.Grad = Backend.Allocate(DType.F32, source.Value.Shape);
-        return copy;
-    }
+    private Parameter TrainableCopy(Parameter source, string name) =>
+        new(name, F32Copy(source.Value)) { Grad = Backend.Allocate(DType.F32, source.Value.Shape) };
 
     /// <summary>Widens a parameter to F32 (if it is not) and gives it a gradient.</summary>
     private void MakeTrainable(Parameter p)
     {
         if (p.Value.DType != DType.F32)
         {
-            var host = new float[p.Value.Length];
-            Backend.Download(p.Value, host);
-            var widened = Backend.Allocate(DType.F32, p.Value.Shape);
-            Backend.Upload(widened, host);
+            var widened = F32Copy(p.Value);
             p.Value.Dispose();
             p.Value = widened;
         }
         p.Grad ??= Backend.Allocate(DType.F32, p.Value.Shape);
+    }
+
+    /// <summary>An F32 copy of a dense tensor, a band of rows at a time through the host (never a whole-tensor host array).</summary>
+    private Tensor F32Copy(Tensor source)
+    {
+        var copy = Backend.Allocate(DType.F32, source.Shape);
+        if (source.Shape.Length < 2)
+        {
+            var values = new float[source.Length];
+            Backend.Download(source, values);
+            Backend.Upload(copy, values);
+            return copy;
+        }
+        int rows = source.Rows, columns = source.Columns, band = (int)Math.Clamp(LoadBandElements / columns, 1, rows);
+        var buffer = new float[(long)band * columns];
+        for (int r0 = 0; r0 < rows; r0 += band)
+        {
+            int n = Math.Min(band, rows - r0);
+            Backend.Download(Backend.RowView(source, r0, n), buffer.AsSpan(0, n * columns));
+            Backend.Upload(Backend.RowView(copy, r0, n), buffer.AsSpan(0, n * columns));
+        }
+        return copy;
     }
 
     /// <summary>
@@ -441,7 +456,7 @@ public sealed partial class DecoderModel : IDisposable
         if (loss.Length != rows.Length || argmaxIsTarget.Length != rows.Length)
             throw new ArgumentException("loss and argmaxIsTarget need one entry per row");
         var hN = ForwardHidden(batch, training: false);
-        int vocab = Spec.VocabSize, chunk = Math.Clamp((8 << 20) / vocab, 1, 512);
+        int vocab = Spec.VocabSize, chunk = FusedCrossEntropy.ChunkRows(vocab);
         var host = new float[(long)Math.Min(chunk, Math.Max(rows.Length, 1)) * vocab];
         for (int start = 0; start < rows.Length; start += chunk)
         {

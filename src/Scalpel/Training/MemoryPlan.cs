@@ -43,6 +43,38 @@ public sealed record MemoryPlan
         $"the memory plan needs {MemoryPlanner.Format(PeakBytes)} but {MemoryPlanner.Format(AvailableBytes ?? 0)} is available; change one of:\n" +
         string.Join('\n', Advice.Select(a => "  - " + a));
 
+    /// <summary>
+    /// The plan for tools: bytes per item, the peak, whether it fits, advice, and the time estimate when the plan has one
+    /// (what <c>scalpel train --dry-run --json</c> prints and MCP's <c>estimate_training</c> answers).
+    /// </summary>
+    public System.Text.Json.Nodes.JsonObject ToJson()
+    {
+        var items = new System.Text.Json.Nodes.JsonObject();
+        foreach (var item in Items) items[item.Name.Replace(' ', '_') + "_bytes"] = item.Bytes;
+        var result = new System.Text.Json.Nodes.JsonObject
+        {
+            ["tokens_per_micro_batch"] = TokensPerMicroBatch,
+            ["items"] = items,
+            ["weights_bytes"] = this["base weights"],
+            ["adapter_bytes"] = this["adapter"],
+            ["gradients_bytes"] = this["gradients"],
+            ["optimizer_bytes"] = this["optimizer"],
+            ["activations_bytes"] = this["activations"] + this["backward scratch"],
+            ["load_peak_bytes"] = LoadPeakBytes,
+            ["peak_bytes"] = PeakBytes,
+            ["available_bytes"] = AvailableBytes,
+            ["fits"] = Fits,
+            ["advice"] = new System.Text.Json.Nodes.JsonArray(Advice.Select(a => (System.Text.Json.Nodes.JsonNode)a).ToArray()),
+        };
+        if (Time is { } t)
+            result["time"] = new System.Text.Json.Nodes.JsonObject
+            {
+                ["steps"] = t.Steps, ["tokens_per_step"] = t.TokensPerStep, ["tokens_per_second"] = Math.Round(t.TokensPerSecond, 1),
+                ["seconds"] = Math.Round(t.Duration.TotalSeconds), ["basis"] = t.Basis,
+            };
+        return result;
+    }
+
     /// <summary>The plan as a table for the terminal.</summary>
     public string Describe()
     {
@@ -91,11 +123,6 @@ public static class MemoryPlanner
     public const double TokenizerBytesPerFileByte = 15.0;
     /// <summary>Managed bytes per byte of dataset file (parsed examples, rendered token and weight arrays).</summary>
     public const double DataBytesPerFileByte = 6.0;
-    /// <summary>The fused cross-entropy's budget of logits per chunk (see FusedCrossEntropy).</summary>
-    private const long CrossEntropyChunkFloats = 8 << 20;
-    private const int CrossEntropyMaxChunkRows = 512;
-    /// <summary>Dense tensors are read into memory this many elements at a time.</summary>
-    public const long LoadChunkElements = 4 << 20;
 
     /// <summary>The plan for a config, from config.json and the checkpoint's headers; reads no weights.</summary>
     public static MemoryPlan Plan(TrainConfig config, long? memoryLimitBytes = null, bool estimateTime = true)
@@ -204,7 +231,7 @@ public static class MemoryPlanner
         long scratchBytes = 4 * T * (backwardPerToken + loraPerToken + doraPerToken) + 4 * doraFixed;
 
         // ── transient native buffers: cross-entropy's chunk of logits, attention backward's copies ──
-        long chunkRows = Math.Min(Math.Clamp(CrossEntropyChunkFloats / V, 1, CrossEntropyMaxChunkRows), T);
+        long chunkRows = Math.Min(Backends.Cpu.Kernels.FusedCrossEntropy.ChunkRows(s.VocabSize), T);
         long lossBytes = 4 * (chunkRows * V + 2 * chunkRows * d);
         long attentionBytes = 4 * T * (2L * kvDim + (s.NumHeads > s.NumKvHeads ? 2L * qDim : 0) + 2L * qDim);
 
@@ -229,10 +256,8 @@ public static class MemoryPlanner
 
         long peak = items.Sum(i => i.Bytes);
         long largestLinear = linears.Max(l => l.Out * l.In);
-        long loadTransient = blockLinear.IsQuantized() ? largestLinear * 4 + blockLinear.StorageBytes(largestLinear) : LoadChunkElements * 4;
+        long loadTransient = blockLinear.IsQuantized() ? largestLinear * 4 + blockLinear.StorageBytes(largestLinear) : DecoderModel.LoadBandElements * 4;
         long loadPeak = weightBytes + loadTransient + runtimeBytes;
-        // Making a module trainable copies it through the host: the copy, its gradient and the host array at once.
-        if (saved.Count > 0) loadPeak = Math.Max(loadPeak, weightBytes + dense.StorageBytes(V * d) + 3 * 4 * V * d + runtimeBytes);
         return new MemoryPlan
         {
             Items = items,

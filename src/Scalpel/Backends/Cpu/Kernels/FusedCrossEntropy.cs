@@ -32,6 +32,9 @@ public static class FusedCrossEntropy
     /// <summary>Most rows per chunk (small vocabularies): enough to keep the GEMMs efficient.</summary>
     private const int MaxChunkRows = 512;
 
+    /// <summary>Rows of logits made at a time for a vocabulary: the budget every logits-by-chunk path (and the memory plan) uses.</summary>
+    public static int ChunkRows(int vocab) => Math.Clamp(ChunkFloats / vocab, 1, MaxChunkRows);
+
     /// <param name="hidden">[tokens, dim] final-norm output</param>
     /// <param name="weight">[vocab, dim] LM head (F32)</param>
     /// <param name="dHidden">[tokens, dim] overwritten (zero rows for ignored tokens)</param>
@@ -140,7 +143,7 @@ public static class FusedCrossEntropy
         if (backward) dHidden.Clear();
         if (rows.Count == 0) return new CrossEntropyResult(0, weightSum, count);
 
-        int chunk = Math.Clamp(ChunkFloats / vocab, 1, maxChunkRows);
+        int chunk = Math.Min(ChunkRows(vocab), maxChunkRows);
         chunk = Math.Min(chunk, rows.Count);
         float* logits = Allocate((long)chunk * vocab);
         float* h = Allocate((long)chunk * dim);
